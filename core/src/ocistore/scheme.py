@@ -1,0 +1,196 @@
+"""The scheme contract: what a storage backend implements.
+
+A scheme is registered as a :class:`SchemeSpec` (name, reference parser, factory). The factory
+builds a :class:`Scheme` only when a reference of that scheme is first used, so a plugin's heavy
+imports (an HTTP stack, say) cost nothing until then.
+
+The method set mirrors regclient's scheme package: nouns first (``blob_*``, ``manifest_*``,
+``tag_*``), keyword arguments where Go used option functions. Optional abilities are declared in
+:class:`SchemeInfo` so callers negotiate instead of guessing; :class:`SchemeBase` answers every
+method it is not given with a clear :class:`~ocistore.errors.UnsupportedError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Protocol, runtime_checkable
+
+from ocistore.errors import UnsupportedError
+
+if TYPE_CHECKING:
+    from ocistore.blob import BlobReader
+    from ocistore.descriptor import Descriptor
+    from ocistore.digest import Digest
+    from ocistore.manifest import Manifest
+    from ocistore.ref import Ref
+    from ocistore.settings import Settings
+
+__all__ = ["Scheme", "SchemeBase", "SchemeFactory", "SchemeInfo", "SchemeSpec"]
+
+
+@dataclass(frozen=True)
+class SchemeInfo:
+    """Capabilities a scheme declares.
+
+    * ``manifest_push_first``: the target accepts (and prefers) a parent before its children;
+      copy then always recurses, since a present parent says nothing about its children.
+    * ``blob_mount``: ``blob_mount`` can link a blob from another repository of the same scheme.
+    * ``referrers_api``: referrers are found natively (an API or a scan), not only via the tag.
+    * ``tag_delete``, ``blob_delete``: these operations exist.
+    * ``repo_list``: repositories can be listed.
+    * ``gc``: unreferenced content is collected on ``close``, so copies should hold ``gc_lock``.
+    """
+
+    manifest_push_first: bool = False
+    blob_mount: bool = False
+    referrers_api: bool = False
+    tag_delete: bool = False
+    blob_delete: bool = False
+    repo_list: bool = False
+    gc: bool = False
+
+
+@runtime_checkable
+class Scheme(Protocol):
+    """A storage backend. Every method takes the :class:`~ocistore.ref.Ref` it acts on."""
+
+    def info(self) -> SchemeInfo: ...
+
+    def ping(self, ref: Ref) -> None:
+        """Check that the location answers; raise the error a real call would raise."""
+
+    def blob_get(self, ref: Ref, digest: Digest, *, size: int | None = None) -> BlobReader:
+        """A verifying reader over the blob; ``size`` (from a descriptor) is checked too."""
+
+    def blob_head(self, ref: Ref, digest: Digest) -> Descriptor:
+        """Descriptor (digest, size) of a blob that exists; ``BlobNotFoundError`` otherwise."""
+
+    def blob_put(
+        self, ref: Ref, digest: Digest | None, reader: IO[bytes], length: int | None
+    ) -> tuple[Digest, int]:
+        """Store a blob streamed from ``reader``; verify against ``digest``/``length`` if given."""
+
+    def blob_mount(self, source: Ref, target: Ref, digest: Digest) -> None:
+        """Make the blob at ``source`` available at ``target`` without sending its bytes."""
+
+    def blob_delete(self, ref: Ref, digest: Digest) -> None: ...
+
+    def manifest_get(self, ref: Ref) -> Manifest:
+        """The manifest at ``ref`` (digest wins over tag), verified against the digest."""
+
+    def manifest_head(self, ref: Ref) -> Descriptor:
+        """Media type, digest and size of the manifest at ``ref``, without its body."""
+
+    def manifest_put(self, ref: Ref, manifest: Manifest, *, child: bool = False) -> None:
+        """Store ``manifest`` at the tag or digest of ``ref``.
+
+        ``child``: the manifest is reachable through a parent index and needs no tag of its own.
+        """
+
+    def manifest_delete(self, ref: Ref) -> None:
+        """Delete the manifest at ``ref.digest`` (and with it every tag pointing at it)."""
+
+    def tag_list(self, ref: Ref, *, limit: int | None = None, last: str | None = None) -> list[str]:
+        """Tags of the repository, following pagination up to ``limit``."""
+
+    def tag_delete(self, ref: Ref) -> None:
+        """Remove ``ref.tag`` without deleting the manifest it points at."""
+
+    def referrers(
+        self, ref: Ref, digest: Digest, *, artifact_type: str | None = None
+    ) -> list[Descriptor]:
+        """Manifests whose ``subject`` is ``digest``, filtered by ``artifact_type``."""
+
+    def repo_list(
+        self, ref: Ref, *, limit: int | None = None, last: str | None = None
+    ) -> list[str]: ...
+
+    def gc_lock(self, ref: Ref) -> contextlib.AbstractContextManager[None]:
+        """Hold off garbage collection at ``ref`` while content is being assembled there."""
+
+    def close(self, ref: Ref) -> None:
+        """Finish work at ``ref`` (an OCI layout collects garbage here)."""
+
+
+class SchemeBase:
+    """Optional base class: every operation not overridden raises ``UnsupportedError``."""
+
+    #: The scheme's name, used in error messages.
+    name: str = "scheme"
+
+    def info(self) -> SchemeInfo:
+        return SchemeInfo()
+
+    def _unsupported(self, op: str) -> UnsupportedError:
+        return UnsupportedError(f"the {self.name} scheme does not support {op}")
+
+    def ping(self, ref: Ref) -> None:
+        return None
+
+    def blob_get(self, ref: Ref, digest: Digest, *, size: int | None = None) -> BlobReader:
+        raise self._unsupported("blob_get")
+
+    def blob_head(self, ref: Ref, digest: Digest) -> Descriptor:
+        raise self._unsupported("blob_head")
+
+    def blob_put(
+        self, ref: Ref, digest: Digest | None, reader: IO[bytes], length: int | None
+    ) -> tuple[Digest, int]:
+        raise self._unsupported("blob_put")
+
+    def blob_mount(self, source: Ref, target: Ref, digest: Digest) -> None:
+        raise self._unsupported("blob_mount")
+
+    def blob_delete(self, ref: Ref, digest: Digest) -> None:
+        raise self._unsupported("blob_delete")
+
+    def manifest_get(self, ref: Ref) -> Manifest:
+        raise self._unsupported("manifest_get")
+
+    def manifest_head(self, ref: Ref) -> Descriptor:
+        raise self._unsupported("manifest_head")
+
+    def manifest_put(self, ref: Ref, manifest: Manifest, *, child: bool = False) -> None:
+        raise self._unsupported("manifest_put")
+
+    def manifest_delete(self, ref: Ref) -> None:
+        raise self._unsupported("manifest_delete")
+
+    def tag_list(self, ref: Ref, *, limit: int | None = None, last: str | None = None) -> list[str]:
+        raise self._unsupported("tag_list")
+
+    def tag_delete(self, ref: Ref) -> None:
+        raise self._unsupported("tag_delete")
+
+    def referrers(
+        self, ref: Ref, digest: Digest, *, artifact_type: str | None = None
+    ) -> list[Descriptor]:
+        raise self._unsupported("referrers")
+
+    def repo_list(
+        self, ref: Ref, *, limit: int | None = None, last: str | None = None
+    ) -> list[str]:
+        raise self._unsupported("repo_list")
+
+    def gc_lock(self, ref: Ref) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def close(self, ref: Ref) -> None:
+        return None
+
+
+SchemeFactory = Callable[["Settings"], Scheme]
+
+
+@dataclass(frozen=True)
+class SchemeSpec:
+    """A scheme as registered: parsing is separate from the factory so that it stays cheap."""
+
+    name: str
+    parse: Callable[[str], Ref]
+    factory: SchemeFactory
+    description: str = ""
+    #: Filled in by the registry: the plugin (entry point) that registered it.
+    plugin: str = ""
