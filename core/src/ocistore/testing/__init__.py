@@ -1,0 +1,12 @@
+"""Testing aids for ocistore and for scheme plugin authors.
+
+* :mod:`ocistore.testing.conformance`: abstract pytest classes every scheme should pass;
+* :mod:`ocistore.testing.content`: deterministic images, indexes and artifacts to push;
+* :mod:`ocistore.testing.memory`: a complete in-memory scheme, also a worked example.
+
+Nothing here is imported by ``import ocistore``; pytest is needed only for the conformance kit.
+"""
+
+from __future__ import annotations
+
+__all__ = ["conformance", "content", "memory"]
