@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from ocistore.blob import BlobReader
+from ocistore.digest import Digest
+from ocistore.errors import DigestMismatchError, ShortReadError, SizeLimitExceededError
+from ocistore.testing.content import random_bytes
+
+DATA = random_bytes(3 * 1024 * 1024 + 5, "reader")
+DIGEST = Digest.from_bytes(DATA)
+
+
+def test_exact_content_reads_and_fills_digest_and_size() -> None:
+    r = BlobReader(io.BytesIO(DATA), digest=None, size=None)
+    assert b"".join(r) == DATA
+    assert (r.digest, r.size) == (DIGEST, len(DATA))
+
+
+def test_small_reads_and_readinto() -> None:
+    r = BlobReader(io.BytesIO(DATA), digest=DIGEST, size=len(DATA))
+    buf = bytearray(7)
+    assert r.readinto(buf) == 7
+    assert bytes(buf) == DATA[:7]
+    assert r.read(10) == DATA[7:17]
+    assert r.read() == DATA[17:]
+    assert r.read() == b""
+
+
+@pytest.mark.parametrize(
+    ("data", "digest", "size", "error"),
+    [
+        (DATA[:-1], DIGEST, len(DATA), ShortReadError),
+        (DATA + b"x", DIGEST, len(DATA), SizeLimitExceededError),
+        (DATA[:-1] + b"!", DIGEST, len(DATA), DigestMismatchError),
+        (DATA[:-1] + b"!", DIGEST, None, DigestMismatchError),
+    ],
+)
+def test_mismatches_raise_at_end_of_stream(
+    data: bytes, digest: Digest, size: int | None, error: type[Exception]
+) -> None:
+    r = BlobReader(io.BytesIO(data), digest=digest, size=size, name="blob X")
+    with pytest.raises(error, match="blob X"):
+        r.verify_to_end()
+
+
+def test_close_calls_underlying_close_and_hook_once() -> None:
+    calls: list[str] = []
+    raw = io.BytesIO(b"abc")
+    with BlobReader(raw, digest=None, size=3, on_close=lambda: calls.append("x")) as r:
+        assert r.read() == b"abc"
+    r.close()
+    assert raw.closed and r.closed
+    assert calls == ["x"]
