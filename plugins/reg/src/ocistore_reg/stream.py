@@ -1,0 +1,136 @@
+"""A blob download that survives dropped connections.
+
+Large blobs cross long-lived connections that proxies and load balancers cut. Instead of starting
+over, :class:`ResumingStream` notices the short read (the connection ended before
+``Content-Length`` bytes, or a read failed) and asks again for the rest with
+``Range: bytes=N-``. The answer must be ``206`` with a ``Content-Range`` that starts exactly at
+``N``: anything else could splice foreign bytes into the stream. The bytes themselves are checked
+by the :class:`~ocistore.blob.BlobReader` wrapped around this stream, so a resumed download ends
+with the same digest verification as any other.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+
+import requests
+import urllib3
+
+from ocistore.errors import ShortReadError, TransportError
+from ocistore_reg.http import Transport
+from ocistore_reg.retry import Backoff
+from ocistore_reg.translate import raise_for
+from ocistore_reg.urls import parse_content_range
+
+__all__ = ["ResumingStream"]
+
+log = logging.getLogger("ocistore_reg")
+
+#: Bytes received after a resume that earn the download a fresh retry budget.
+_PROGRESS = 8 * 1024 * 1024
+
+_READ_ERRORS = (
+    urllib3.exceptions.HTTPError,
+    requests.RequestException,
+    http.client.HTTPException,
+    OSError,
+)
+
+
+class ResumingStream:
+    """``read(n)`` over a streamed GET, resuming with ``Range`` after a short read.
+
+    ``total`` is the full size when known (descriptor or ``Content-Length``); without it a clean
+    end of stream is taken as the end of the blob and only failed reads trigger a resume.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        url: str,
+        response: requests.Response,
+        *,
+        scopes: tuple[str, ...],
+        total: int | None,
+        what: str,
+    ) -> None:
+        self._transport = transport
+        self._url = url
+        self._response: requests.Response | None = response
+        self._scopes = scopes
+        self._total = total
+        self._what = what
+        self._pos = 0
+        self._backoff: Backoff | None = None
+        self._resumed_at = 0
+        self.resumes = 0
+
+    def read(self, n: int = -1, /) -> bytes:
+        if n == 0:
+            return b""
+        while True:
+            if self._response is None:
+                return b""
+            failure: BaseException | None = None
+            try:
+                data = self._response.raw.read(n if n > 0 else None, decode_content=False)
+            except _READ_ERRORS as exc:
+                data, failure = b"", exc
+            if data:
+                self._pos += len(data)
+                return data
+            if failure is None and (self._total is None or self._pos >= self._total):
+                return b""
+            self._resume(failure)
+
+    def _resume(self, failure: BaseException | None) -> None:
+        """Re-request from the current offset, or raise if that is not possible."""
+        assert self._response is not None
+        self._response.close()
+        self._response = None
+        reason = f"{failure}" if failure is not None else "connection closed early"
+        if self._pos - self._resumed_at >= _PROGRESS:
+            self._backoff = None  # good progress since the last break: a fresh retry budget
+        self._resumed_at = self._pos
+        if self._backoff is None:
+            self._backoff = Backoff(self._transport.policy, sleep=self._transport.sleep)
+            self._backoff.next_attempt()
+        if not self._backoff.wait():
+            raise ShortReadError(
+                f"{self._what}: download failed after {self._pos} bytes ({reason}); "
+                f"gave up after {self.resumes} resumed request(s)"
+            )
+        self._backoff.next_attempt()
+        self.resumes += 1
+        log.info("%s: resuming at byte %d (%s)", self._what, self._pos, reason)
+        response = self._transport.request(
+            "GET",
+            self._url,
+            what=self._what,
+            scopes=self._scopes,
+            headers={"Range": f"bytes={self._pos}-"},
+        )
+        if response.status_code != 206:
+            if response.status_code == 200:
+                response.close()
+                raise ShortReadError(
+                    f"{self._what}: download broke after {self._pos} bytes and the registry "
+                    "ignored the Range request to resume it (HTTP 200)"
+                )
+            raise_for(response, f"{self._what} (resuming at byte {self._pos})")
+        span = parse_content_range(response.headers.get("Content-Range"))
+        if span is None or span[0] != self._pos:
+            response.close()
+            raise TransportError(
+                f"{self._what}: resumed download at byte {self._pos} got Content-Range "
+                f"{response.headers.get('Content-Range')!r}"
+            )
+        if self._total is None and span[2] is not None:
+            self._total = span[2]
+        self._response = response
+
+    def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+            self._response = None
