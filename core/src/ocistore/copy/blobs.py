@@ -1,0 +1,105 @@
+"""One blob from a source repository to a target: skip, mount, or stream.
+
+The order is regclient's ``BlobCopy``: nothing to do inside one repository; nothing to do when
+the target already has the blob; a cross-repository mount when both sides are one registry (and
+a plain streamed copy if the mount is refused for any reason); otherwise ``blob_get`` streamed
+straight into ``blob_put``. The bytes are never held in memory, and both ends verify them: the
+source reader checks size and digest as it is drained, the target checks what it stored.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import IO, TYPE_CHECKING, Literal, cast
+
+from ocistore.copy.progress import PROGRESS_STEP, Emitter, TrackingReader
+from ocistore.errors import NotFoundError, OCIStoreError
+
+if TYPE_CHECKING:
+    from ocistore.digest import Digest
+    from ocistore.ref import Ref
+    from ocistore.scheme import Scheme
+
+__all__ = ["BlobOutcome", "BlobTransfer"]
+
+#: ``copied`` (bytes sent), ``mounted`` (linked at the target), ``skipped`` (already there).
+BlobOutcome = Literal["copied", "mounted", "skipped"]
+
+
+class BlobTransfer:
+    """Copies blobs between two repositories; one object serves every blob of a copy."""
+
+    def __init__(
+        self,
+        source_scheme: Scheme,
+        source: Ref,
+        target_scheme: Scheme,
+        target: Ref,
+        *,
+        emitter: Emitter | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> None:
+        self._src_scheme = source_scheme
+        self._tgt_scheme = target_scheme
+        self.source = source.bare()
+        self.target = target.bare()
+        self._emitter = emitter or Emitter(None)
+        self._cancelled = cancelled
+        self.same_repository = self.source.same_repository(self.target)
+        self.can_mount = (
+            not self.same_repository
+            and self.source.same_registry(self.target)
+            and target_scheme.info().blob_mount
+        )
+
+    def exists(self, digest: Digest) -> bool:
+        """Whether the target has the blob; only "not found" means no, other errors propagate."""
+        try:
+            self._tgt_scheme.blob_head(self.target, digest)
+        except NotFoundError:
+            return False
+        return True
+
+    def copy(self, digest: Digest, size: int | None) -> tuple[BlobOutcome, int]:
+        """Make ``digest`` present at the target; returns what was done and the bytes sent."""
+        if self.same_repository:
+            self._emitter.emit(
+                "blob-skip", digest, self.target, size=size, detail="same-repository"
+            )
+            return "skipped", 0
+        if self.exists(digest):
+            self._emitter.emit("blob-skip", digest, self.target, size=size, detail="exists")
+            return "skipped", 0
+        if self.can_mount and self._mount(digest):
+            self._emitter.emit("blob-skip", digest, self.target, size=size, detail="mounted")
+            return "mounted", 0
+        return "copied", self._stream(digest, size)
+
+    def _mount(self, digest: Digest) -> bool:
+        try:
+            self._tgt_scheme.blob_mount(self.source, self.target, digest)
+        except OCIStoreError:
+            # A refused mount (other repository not readable, registry policy) is not a
+            # failure: the blob can still be sent. Errors that matter will recur on upload.
+            return False
+        return True
+
+    def _stream(self, digest: Digest, size: int | None) -> int:
+        emitter, target = self._emitter, self.target
+        emitter.emit("blob-start", digest, target, size=size)
+        last = [0]
+
+        def on_bytes(sent: int) -> None:
+            if sent - last[0] >= PROGRESS_STEP:
+                last[0] = sent
+                emitter.emit("blob-progress", digest, target, size=size, done=sent)
+
+        with self._src_scheme.blob_get(self.source, digest, size=size) as reader:
+            tracking = TrackingReader(reader, on_bytes=on_bytes, cancelled=self._cancelled)
+            self._tgt_scheme.blob_put(target, digest, cast("IO[bytes]", tracking), size)
+            # The target may stop reading at the promised length; finish the source's own
+            # size and digest check regardless.
+            reader.verify_to_end()
+        sent = tracking.sent
+        emitter.emit("blob-done", digest, target, size=size, done=sent)
+        return sent

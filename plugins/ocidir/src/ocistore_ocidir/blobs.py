@@ -1,0 +1,219 @@
+"""Blob files of one layout: verified reads, crash-safe writes, links between layouts.
+
+A blob is only ever created by renaming a complete, fsynced, verified temp file into
+``blobs/<alg>/<encoded>``, so a file with a digest name always holds exactly that content (unless
+something outside ocistore wrote it, which is why reads verify as well). A put that fails for any
+reason, including a wrong digest or size, removes its temp file before raising.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+
+from ocistore.blob import BlobReader, RawStream
+from ocistore.digest import Digest, Hasher
+from ocistore.errors import (
+    BlobNotFoundError,
+    DigestMismatchError,
+    ShortReadError,
+    SizeLimitExceededError,
+    TransportError,
+)
+from ocistore_ocidir.fsutil import fsync_dir, open_temp, remove_quietly
+from ocistore_ocidir.layout import Layout
+from ocistore_ocidir.oserrors import describe_oserror
+
+__all__ = ["BUFFER_SIZE", "BlobStore"]
+
+#: Bytes read, hashed and written per step: big enough that hashing runs at full speed and
+#: syscalls are rare, small enough not to matter for memory.
+BUFFER_SIZE = 4 * 1024 * 1024
+# Errors of os.link that mean "links do not work here", after which a copy is the answer.
+_NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES}
+
+
+def _read_into(reader: RawStream, view: memoryview) -> int:
+    """Fill as much of ``view`` as one read gives; ``readinto`` when the reader has it.
+
+    An ``OSError`` here is the *source's* failure (a dropped connection, an unreadable input
+    file), not the layout's, so it becomes a ``TransportError`` rather than a ``LayoutError``.
+    """
+    try:
+        readinto = getattr(reader, "readinto", None)
+        if readinto is not None:
+            return int(readinto(view) or 0)
+        data = reader.read(len(view))
+    except OSError as e:
+        raise TransportError(f"reading the blob to store failed: {describe_oserror(e)}") from e
+    view[: len(data)] = data
+    return len(data)
+
+
+class BlobStore:
+    """The ``blobs/`` directory of one layout."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    def _missing(self, digest: Digest) -> BlobNotFoundError:
+        """Say which file is missing, or that the whole layout is (re-checked, not cached)."""
+        self.layout.check(force=True)
+        rel = self.layout.relative(self.layout.blob_path(digest))
+        return BlobNotFoundError(f"blob {digest} not found in OCI layout {self.layout} (no {rel})")
+
+    # -- reading --------------------------------------------------------------------------------
+    def size(self, digest: Digest) -> int:
+        """Size of the blob file; ``BlobNotFoundError`` when absent."""
+        try:
+            return self.layout.blob_path(digest).stat().st_size
+        except FileNotFoundError:
+            raise self._missing(digest) from None
+
+    def exists(self, digest: Digest) -> bool:
+        return self.layout.blob_path(digest).is_file()
+
+    def open(self, digest: Digest, size: int | None = None) -> BlobReader:
+        """A reader that fails at end of stream unless the content matches digest and size."""
+        path = self.layout.blob_path(digest)
+        try:
+            fh = path.open("rb")
+        except FileNotFoundError:
+            raise self._missing(digest) from None
+        if size is None:
+            size = os.fstat(fh.fileno()).st_size
+        return BlobReader(
+            fh, digest=digest, size=size, name=f"blob {digest} in OCI layout {self.layout}"
+        )
+
+    def read_bytes(self, digest: Digest, limit: int) -> bytes:
+        """The whole (small) blob, verified; over ``limit`` bytes is refused before reading."""
+        path = self.layout.blob_path(digest)
+        try:
+            fh = path.open("rb")
+        except FileNotFoundError:
+            raise self._missing(digest) from None
+        with fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > limit:
+                raise SizeLimitExceededError(
+                    f"{self.layout.relative(path)} in OCI layout {self.layout} is {size} bytes, "
+                    f"over the {limit} byte limit"
+                )
+            data = fh.read(limit + 1)
+        actual = Digest.from_bytes(data, digest.algorithm)
+        if actual != digest:
+            raise DigestMismatchError(
+                f"{self.layout.relative(path)} in OCI layout {self.layout} is corrupt: "
+                f"content hashes to {actual}"
+            )
+        return data
+
+    # -- writing --------------------------------------------------------------------------------
+    def put(
+        self, reader: RawStream, digest: Digest | None, length: int | None
+    ) -> tuple[Digest, int]:
+        """Stream ``reader`` into the layout; verify ``digest``/``length`` when given.
+
+        A blob that already exists under the given digest (and length) is not rewritten and the
+        reader is not consumed: it was verified when it was written.
+        """
+        if digest is not None:
+            existing = self.layout.blob_path(digest)
+            if existing.is_file() and length in (None, existing.stat().st_size):
+                return digest, existing.stat().st_size
+        algorithm = digest.algorithm if digest is not None else "sha256"
+        directory = self.layout.ensure_blob_dir(algorithm)
+        hasher = Hasher(algorithm)
+        out, tmp = open_temp(directory, "blob")
+        try:
+            with out:
+                buf = memoryview(bytearray(BUFFER_SIZE))
+                while True:
+                    n = _read_into(reader, buf)
+                    if n == 0:
+                        break
+                    chunk = buf[:n]
+                    hasher.update(chunk)
+                    out.write(chunk)
+                    if length is not None and hasher.size > length:
+                        raise SizeLimitExceededError(
+                            f"blob for OCI layout {self.layout}: more than the expected "
+                            f"{length} bytes"
+                        )
+                out.flush()
+                os.fsync(out.fileno())
+            if length is not None and hasher.size < length:
+                raise ShortReadError(
+                    f"blob for OCI layout {self.layout}: stream ended after {hasher.size} "
+                    f"of {length} bytes"
+                )
+            actual = hasher.digest()
+            if digest is not None and actual != digest:
+                raise DigestMismatchError(
+                    f"blob for OCI layout {self.layout}: expected {digest}, content hashes to "
+                    f"{actual}"
+                )
+            os.replace(tmp, self.layout.blob_path(actual))
+        except BaseException:
+            remove_quietly(tmp)
+            raise
+        fsync_dir(directory)
+        return actual, hasher.size
+
+    def put_bytes(self, data: bytes, digest: Digest) -> None:
+        """Store small in-memory content (manifests) whose digest the caller computed."""
+        if self.exists(digest):
+            return
+        directory = self.layout.ensure_blob_dir(digest.algorithm)
+        out, tmp = open_temp(directory, "blob")
+        try:
+            with out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.layout.blob_path(digest))
+        except BaseException:
+            remove_quietly(tmp)
+            raise
+        fsync_dir(directory)
+
+    def link_from(self, source: BlobStore, digest: Digest) -> str:
+        """Make ``source``'s blob available here: a hard link, else a verified copy.
+
+        Returns ``"exists"``, ``"link"`` or ``"copy"``. A hard link shares the inode, which is
+        fine because blobs are never modified in place; a copy (across filesystems, or where
+        links are not allowed) streams through :meth:`put` and is verified like any upload.
+        """
+        src = source.layout.blob_path(digest)
+        if not src.is_file():
+            raise source._missing(digest)
+        if self.exists(digest):
+            return "exists"
+        directory = self.layout.ensure_blob_dir(digest.algorithm)
+        tmp = directory / f".link.{secrets.token_hex(8)}.tmp"
+        try:
+            os.link(src, tmp)
+        except OSError as e:
+            if e.errno not in _NO_LINK:
+                raise
+            with source.open(digest) as reader:
+                self.put(reader, digest, reader.size)
+            return "copy"
+        try:
+            os.replace(tmp, self.layout.blob_path(digest))
+        except BaseException:
+            remove_quietly(tmp)
+            raise
+        fsync_dir(directory)
+        return "link"
+
+    def delete(self, digest: Digest) -> None:
+        """Remove the blob file; ``BlobNotFoundError`` if it was not there."""
+        path = self.layout.blob_path(digest)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            raise self._missing(digest) from None
+        fsync_dir(path.parent)

@@ -1,0 +1,114 @@
+"""Everything one scheme instance keeps per layout directory.
+
+A handle ties together the layout's paths, its blob store, its index.json file and lock, and the
+session (if one is open). It is the single place that decides how an index change is applied:
+into the open session, or as a one-change locked session of its own. Its mutex serialises the
+threads of this instance that change or read the session's view; other processes are kept out by
+the file lock inside the session.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ocistore.digest import Digest
+from ocistore_ocidir.blobs import BlobStore
+from ocistore_ocidir.index import Index, IndexFile
+from ocistore_ocidir.layout import INDEX_FILE, INDEX_LOCK, Layout
+from ocistore_ocidir.locking import index_lock
+from ocistore_ocidir.ops import IndexOp, OpEnv
+from ocistore_ocidir.referrers import FallbackIndexes
+from ocistore_ocidir.session import IndexSession
+
+__all__ = ["LayoutHandle"]
+
+
+class LayoutHandle:
+    """Per-layout state of one ``OCIDir`` instance."""
+
+    def __init__(self, path: str) -> None:
+        self.layout = Layout(path)
+        self.blobs = BlobStore(self.layout)
+        self.index_file = IndexFile(self.layout.index_file, f"{path}/{INDEX_FILE}")
+        self.fallbacks = FallbackIndexes(self.blobs)
+        self.env = OpEnv(path, self.blobs, self.fallbacks)
+        self.lock = index_lock(self.layout.root / INDEX_LOCK)
+        self.mutex = threading.RLock()
+        self._session: IndexSession | None = None
+        self._depth = 0
+
+    # -- reading ----------------------------------------------------------------------------------
+    def view(self) -> Index:
+        """The index as this instance sees it (including an open session's changes).
+
+        Outside a session this is the shared cached parse: treat it as read-only.
+        """
+        with self.mutex:
+            if self._session is not None:
+                return self._session.view()
+        return self.index_file.load()
+
+    def deleted_in_session(self, digest: Digest) -> bool:
+        with self.mutex:
+            return self._session is not None and self._session.is_deleted(digest)
+
+    @property
+    def session(self) -> IndexSession | None:
+        return self._session
+
+    # -- writing ----------------------------------------------------------------------------------
+    def ensure_index(self) -> None:
+        """Give a new layout its (empty) index.json, under the lock so no index is clobbered."""
+        if self.layout.index_file.is_file():
+            return
+        with self.mutex, self.lock:
+            if not self.layout.index_file.is_file():
+                self.index_file.write_raw(Index.empty().to_bytes())
+
+    def apply(self, *ops: IndexOp) -> None:
+        """Apply ``ops`` in the open session, or in a locked session of their own."""
+        with self.mutex:
+            if self._session is not None:
+                for op in ops:
+                    self._session.apply(op)
+                return
+            single = self._new_session(hold_lock=True)
+            try:
+                for op in ops:
+                    single.apply(op)
+            finally:
+                single.close()
+
+    def stored_again(self, digest: Digest) -> None:
+        """A blob deleted earlier in the open session was written again: do not unlink it."""
+        with self.mutex:
+            if self._session is not None:
+                self._session.forget_delete(digest)
+
+    def _new_session(self, *, hold_lock: bool) -> IndexSession:
+        return IndexSession(
+            self.index_file, self.lock, self.env, hold_lock=hold_lock, mutex=self.mutex
+        )
+
+    def open_session(self, *, hold_lock: bool = False) -> IndexSession:
+        """Open (or join) this instance's session on the layout; see :meth:`close_session`."""
+        with self.mutex:
+            if self._session is None:
+                self._session = self._new_session(hold_lock=hold_lock)
+            self._depth += 1
+            return self._session
+
+    def close_session(self) -> None:
+        """Leave the session; the outermost leave flushes it and lets go of the lock.
+
+        A session batches writes, it is not a transaction: callers close it even when their
+        block raised, so changes whose calls returned are kept, just as without a session.
+        """
+        with self.mutex:
+            session = self._session
+            if session is None:
+                raise RuntimeError("no open session")
+            self._depth -= 1
+            if self._depth == 0:
+                self._session = None
+                session.close()
