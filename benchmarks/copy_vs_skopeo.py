@@ -30,11 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ocistore import Router, Settings  # noqa: E402
-from ocistore.testing.content import oci_image, random_bytes  # noqa: E402
+from ocistore import mediatype as mt  # noqa: E402
 from ocistore.descriptor import Descriptor  # noqa: E402
 from ocistore.digest import Digest  # noqa: E402
 from ocistore.manifest import Manifest  # noqa: E402
-from ocistore import mediatype as mt  # noqa: E402
+from ocistore.testing.content import oci_image, random_bytes  # noqa: E402
 
 OCISTORE = str(Path(sys.executable).with_name("ocistore"))
 
@@ -70,7 +70,12 @@ def build_source(layout: Path, layers: int, layer_mib: int) -> int:
     cfg = base.blobs[config.digest]
     scheme.blob_put(ref, Digest.from_bytes(cfg), io.BytesIO(cfg), len(cfg))
     man = Manifest.from_data(
-        {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": config.to_dict(), "layers": layer_descs}
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "config": config.to_dict(),
+            "layers": layer_descs,
+        }
     )
     scheme.manifest_put(ref, man)
     scheme.close(ref)
@@ -94,7 +99,9 @@ def main() -> None:
     args = ap.parse_args()
     for tool in ("/usr/bin/skopeo", OCISTORE):
         if not Path(tool).exists():
-            raise SystemExit(f"missing {tool}: run scripts/test once (it installs skopeo) or scripts/bootstrap")
+            raise SystemExit(
+                f"missing {tool}: run scripts/test once (it installs skopeo) or scripts/bootstrap"
+            )
 
     from tests.support.registry import start_registry
 
@@ -102,7 +109,9 @@ def main() -> None:
     src = work / "src"
     total = build_source(src, args.layers, args.layer_mib)
     mib = total / 1024 / 1024
-    print(f"image: {args.layers} layers x {args.layer_mib} MiB = {mib:.0f} MiB, best of {args.repeat}")
+    print(
+        f"image: {args.layers} layers x {args.layer_mib} MiB = {mib:.0f} MiB, best of {args.repeat}"
+    )
     rows = []
     with start_registry("anon") as reg:
         host = reg.host
@@ -120,12 +129,22 @@ def main() -> None:
         cases = {
             "layout -> layout": (f"ocidir://{src}:bench", f"oci:{src}:bench", "dir"),
             "layout -> registry": (f"ocidir://{src}:bench", f"oci:{src}:bench", "reg"),
-            "registry -> layout": (f"{host}/bench/src:bench", f"docker://{host}/bench/src:bench", "dir"),
-            "registry -> registry": (f"{host}/bench/src:bench", f"docker://{host}/bench/src:bench", "reg"),
+            "registry -> layout": (
+                f"{host}/bench/src:bench",
+                f"docker://{host}/bench/src:bench",
+                "dir",
+            ),
+            "registry -> registry": (
+                f"{host}/bench/src:bench",
+                f"docker://{host}/bench/src:bench",
+                "reg",
+            ),
         }
         skopeo = ["skopeo", "copy", "-q", "--src-tls-verify=false", "--dest-tls-verify=false"]
         for name, (ours_src, their_src, kind) in cases.items():
-            ours = [[OCISTORE, "image", "copy", ours_src, fresh(kind)[0]] for _ in range(args.repeat)]
+            ours = [
+                [OCISTORE, "image", "copy", ours_src, fresh(kind)[0]] for _ in range(args.repeat)
+            ]
             theirs = [[*skopeo, their_src, fresh(kind)[1]] for _ in range(args.repeat)]
             t_ours, rss_ours = best(ours)
             t_theirs, rss_theirs = best(theirs)
@@ -133,10 +152,16 @@ def main() -> None:
     start_ours, _ = best([[OCISTORE, "--help"]] * args.repeat)
     start_theirs, _ = best([["skopeo", "--help"]] * args.repeat)
     print()
-    print(f"{'case':22} {'ocistore':>10} {'skopeo':>10} {'ratio':>7} {'MiB/s ours':>11} {'RSS ours':>9} {'RSS skopeo':>10}")
+    print(
+        f"{'case':22} {'ocistore':>10} {'skopeo':>10} {'ratio':>7} {'MiB/s ours':>11} {'RSS ours':>9} {'RSS skopeo':>10}"
+    )
     for name, a, b, ra, rb in rows:
-        print(f"{name:22} {a:9.2f}s {b:9.2f}s {b / a:6.2f}x {mib / a:10.0f} {ra / 1024:8.0f}M {rb / 1024:9.0f}M")
-    print(f"{'start-up (--help)':22} {start_ours:9.3f}s {start_theirs:9.3f}s {start_theirs / start_ours:6.2f}x")
+        print(
+            f"{name:22} {a:9.2f}s {b:9.2f}s {b / a:6.2f}x {mib / a:10.0f} {ra / 1024:8.0f}M {rb / 1024:9.0f}M"
+        )
+    print(
+        f"{'start-up (--help)':22} {start_ours:9.3f}s {start_theirs:9.3f}s {start_theirs / start_ours:6.2f}x"
+    )
     print("\nratio = skopeo time / ocistore time (above 1: ocistore is faster)")
     shutil.rmtree(work, ignore_errors=True)
 

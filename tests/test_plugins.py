@@ -30,8 +30,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name in ("example", "broken", "conflicting"):
         target = tmp_path_factory.mktemp(f"site-{name}")
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-             "--target", str(target), str(FIXTURES / name)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-deps",
+                "--no-build-isolation",
+                "--target",
+                str(target),
+                str(FIXTURES / name),
+            ],
             check=True,
             capture_output=True,
         )
@@ -130,7 +140,9 @@ def test_conflict_between_registered_plugins_names_both() -> None:
             registry.add(SchemeSpec("memory", str, str))  # type: ignore[attr-defined,arg-type]
 
     router = Router(plugins=[("mem", MemoryPlugin()), ("thief", Thief())], autoload=False)
-    with pytest.raises(SchemeConflictError, match=r"'memory' is claimed by two plugins: mem and thief"):
+    with pytest.raises(
+        SchemeConflictError, match=r"'memory' is claimed by two plugins: mem and thief"
+    ):
         router.schemes()
 
 
@@ -140,7 +152,7 @@ def test_unknown_hook_fails_fast_naming_the_plugin() -> None:
         def ocistore_add_schemez(self) -> None:
             pass
 
-    with pytest.raises(PluginLoadError, match="typo.*unknown hook"):
+    with pytest.raises(PluginLoadError, match=r"typo.*unknown hook"):
         Router(plugins=[("typo", Typo())], autoload=False).schemes()
 
 
@@ -150,7 +162,9 @@ def test_hook_exception_is_wrapped_with_the_plugin_name() -> None:
         def ocistore_add_schemes(self, registry: object) -> None:
             raise RuntimeError("boom")
 
-    with pytest.raises(PluginLoadError, match="plugin fails failed in ocistore_add_schemes: RuntimeError: boom"):
+    with pytest.raises(
+        PluginLoadError, match=r"plugin fails failed in ocistore_add_schemes: RuntimeError: boom"
+    ):
         Router(plugins=[("fails", Fails())], autoload=False).schemes()
 
 
@@ -167,7 +181,9 @@ def test_invalid_scheme_names_are_refused(name: str) -> None:
 
 def test_unknown_scheme_lists_installed_and_hints_install() -> None:
     router = Router(plugins=[("mem", MemoryPlugin())], autoload=False)
-    with pytest.raises(UnknownSchemeError, match=r"unknown scheme 'ocidir' \(installed schemes: memory\)") as info:
+    with pytest.raises(
+        UnknownSchemeError, match=r"unknown scheme 'ocidir' \(installed schemes: memory\)"
+    ) as info:
         router.parse("ocidir://x")
     assert info.value.hint == "pip install ocistore-ocidir"
     with pytest.raises(UnknownSchemeError) as info:

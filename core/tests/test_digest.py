@@ -44,7 +44,9 @@ def test_invalid_digests_are_rejected_before_use_as_paths(text: str, message: st
 
 
 def test_known_constants() -> None:
-    assert str(EMPTY_DIGEST).endswith("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    assert str(EMPTY_DIGEST).endswith(
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    )
     assert str(EMPTY_JSON_DIGEST) == (
         "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
     )

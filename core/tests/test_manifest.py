@@ -32,7 +32,11 @@ def raw(doc: dict[str, Any], indent: int | None = None) -> bytes:
 @pytest.mark.parametrize(
     ("doc", "given", "expected"),
     [
-        ({"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": CFG, "layers": []}, None, mt.OCI_MANIFEST),
+        (
+            {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": CFG, "layers": []},
+            None,
+            mt.OCI_MANIFEST,
+        ),
         ({"schemaVersion": 2, "config": CFG, "layers": [LAYER]}, mt.OCI_MANIFEST, mt.OCI_MANIFEST),
         # umoci writes no mediaType: the shape and config type decide.
         ({"schemaVersion": 2, "config": CFG, "layers": [LAYER]}, None, mt.OCI_MANIFEST),
@@ -42,8 +46,16 @@ def raw(doc: dict[str, Any], indent: int | None = None) -> bytes:
             mt.DOCKER_MANIFEST,
         ),
         ({"schemaVersion": 2, "manifests": []}, None, mt.OCI_INDEX),
-        ({"schemaVersion": 2, "manifests": []}, "application/vnd.oci.image.index.v1+json; charset=utf-8", mt.OCI_INDEX),
-        ({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}, "application/json", mt.OCI_INDEX),
+        (
+            {"schemaVersion": 2, "manifests": []},
+            "application/vnd.oci.image.index.v1+json; charset=utf-8",
+            mt.OCI_INDEX,
+        ),
+        (
+            {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []},
+            "application/json",
+            mt.OCI_INDEX,
+        ),
         ({"schemaVersion": 1, "name": "a", "fsLayers": []}, None, mt.DOCKER_SCHEMA1),
         ({"schemaVersion": 1, "signatures": []}, None, mt.DOCKER_SCHEMA1_SIGNED),
     ],
@@ -81,25 +93,51 @@ def test_expected_digest_is_checked_against_the_bytes() -> None:
     ("doc", "field"),
     [
         ({"schemaVersion": 3, "mediaType": mt.OCI_INDEX, "manifests": []}, "schemaVersion"),
-        ({"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "layers": []}, "'config' is a required"),
         (
-            {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": {**CFG, "size": -1}, "layers": []},
+            {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "layers": []},
+            "'config' is a required",
+        ),
+        (
+            {
+                "schemaVersion": 2,
+                "mediaType": mt.OCI_MANIFEST,
+                "config": {**CFG, "size": -1},
+                "layers": [],
+            },
             "config.size",
         ),
         (
-            {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": CFG, "layers": [{**LAYER, "digest": "nope"}]},
+            {
+                "schemaVersion": 2,
+                "mediaType": mt.OCI_MANIFEST,
+                "config": CFG,
+                "layers": [{**LAYER, "digest": "nope"}],
+            },
             "layers[0].digest",
         ),
         (
-            {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [], "annotations": {"a": 1}},
+            {
+                "schemaVersion": 2,
+                "mediaType": mt.OCI_INDEX,
+                "manifests": [],
+                "annotations": {"a": 1},
+            },
             "annotations.a",
         ),
         (
-            {"schemaVersion": 2, "mediaType": mt.DOCKER_MANIFEST_LIST, "manifests": [{**CFG, "mediaType": mt.DOCKER_MANIFEST}]},
+            {
+                "schemaVersion": 2,
+                "mediaType": mt.DOCKER_MANIFEST_LIST,
+                "manifests": [{**CFG, "mediaType": mt.DOCKER_MANIFEST}],
+            },
             "'platform' is a required",
         ),
         (
-            {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [{**CFG, "platform": {"os": "linux"}}]},
+            {
+                "schemaVersion": 2,
+                "mediaType": mt.OCI_INDEX,
+                "manifests": [{**CFG, "platform": {"os": "linux"}}],
+            },
             "manifests[0].platform",
         ),
     ],
@@ -125,7 +163,13 @@ def test_size_limit() -> None:
 
 
 def test_unknown_fields_and_empty_layers_are_accepted() -> None:
-    doc = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": CFG, "layers": [], "x-custom": {"y": 1}}
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": CFG,
+        "layers": [],
+        "x-custom": {"y": 1},
+    }
     m = Manifest.from_bytes(raw(doc))
     assert m.layers == ()
     assert m.data["x-custom"] == {"y": 1}
@@ -159,7 +203,11 @@ def test_artifact_type_subject_and_referrer_descriptor() -> None:
     assert m.subject is not None and m.subject.digest == subject.digest
     assert m.artifact_type == "application/vnd.example.sbom+json"
     desc = m.referrer_descriptor()
-    assert (desc.artifact_type, desc.annotations, desc.digest) == (m.artifact_type, {"k": "v"}, m.digest)
+    assert (desc.artifact_type, desc.annotations, desc.digest) == (
+        m.artifact_type,
+        {"k": "v"},
+        m.digest,
+    )
     # without artifactType the config media type stands in
     assert oci_image("x").manifest.artifact_type == mt.OCI_CONFIG
     assert m.config == EMPTY_DESCRIPTOR
@@ -167,7 +215,10 @@ def test_artifact_type_subject_and_referrer_descriptor() -> None:
 
 def test_platform_lookup_lists_what_exists() -> None:
     idx = index_of([oci_image("a"), oci_image("b", platform="linux/arm64")]).manifest
-    assert idx.find_platform(Platform.parse("linux/arm64")).digest == oci_image("b", platform="linux/arm64").digest
+    assert (
+        idx.find_platform(Platform.parse("linux/arm64")).digest
+        == oci_image("b", platform="linux/arm64").digest
+    )
     with pytest.raises(NotFoundError, match=r"linux/s390x.*available: linux/amd64, linux/arm64"):
         idx.find_platform(Platform.parse("linux/s390x"))
     with pytest.raises(NotFoundError, match="not an index"):
@@ -230,6 +281,11 @@ def test_platform_parse_errors(text: str) -> None:
 
 
 def test_platform_dict_round_trip() -> None:
-    obj = {"architecture": "amd64", "os": "windows", "os.version": "10.0.1", "os.features": ["win32k"]}
+    obj = {
+        "architecture": "amd64",
+        "os": "windows",
+        "os.version": "10.0.1",
+        "os.features": ["win32k"],
+    }
     assert Platform.from_dict(obj).to_dict() == obj
     assert Platform.host().os

@@ -220,7 +220,7 @@ class Manifest:
         return ((self.config,) if self.config else ()) + self.layers
 
     def referrer_descriptor(self) -> Descriptor:
-        """This manifest as an entry of a referrers list (artifactType and annotations pulled up)."""
+        """This manifest as a referrers-list entry (artifactType and annotations pulled up)."""
         return self.descriptor(artifact_type=self.artifact_type, annotations=self.annotations)
 
     def find_platform(self, platform: Platform) -> Descriptor:

@@ -33,7 +33,8 @@ class Platform:
         parts = text.split("/")
         if len(parts) not in (2, 3) or not all(parts):
             raise OCIStoreError(
-                f"invalid platform {text!r}: expected os/architecture[/variant], e.g. linux/arm64/v8"
+                f"invalid platform {text!r}: expected os/architecture[/variant], "
+                "e.g. linux/arm64/v8"
             )
         return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
 

@@ -58,7 +58,8 @@ class SchemeRegistry:
             raise SchemeConflictError(
                 f"scheme {spec.name!r} is claimed by two plugins: {self._owner[spec.name]} "
                 f"and {self._current}",
-                hint=f"uninstall one, or disable it with OCISTORE_DISABLE_PLUGINS={self._current.name}",
+                hint="uninstall one, or disable it with "
+                f"OCISTORE_DISABLE_PLUGINS={self._current.name}",
             )
         self._specs[spec.name] = replace(spec, plugin=self._current.name)
         self._owner[spec.name] = self._current

@@ -133,7 +133,8 @@ def _split_tag_digest(text: str, full: str) -> tuple[str, str, Digest | None]:
         if not _TAG.match(tag):
             raise InvalidReferenceError(
                 f"invalid reference {full!r}: invalid tag {tag!r} "
-                "(letters, digits, '_', '.', '-'; at most 128 characters; not starting with '.' or '-')"
+                "(letters, digits, '_', '.', '-'; at most 128 characters; "
+                "not starting with '.' or '-')"
             )
     return text, tag, digest
 
