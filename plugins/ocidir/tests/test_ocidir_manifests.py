@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -90,7 +91,7 @@ def test_unusual_formatting_is_kept(scheme: OCIDir, layout: Ref) -> None:
     pretty = json.dumps(json.loads(base.manifest.raw), indent=3).encode() + b"\n"
     manifest = Manifest.from_bytes(pretty)
     for d, data in base.blobs.items():
-        scheme.blob_put(layout, d, __import__("io").BytesIO(data), len(data))
+        scheme.blob_put(layout, d, io.BytesIO(data), len(data))
     scheme.manifest_put(layout.with_tag("p"), manifest)
     got = scheme.manifest_get(layout.with_tag("p"))
     assert got.raw == pretty
@@ -248,3 +249,28 @@ def test_size_disagreeing_with_index_json_is_an_error(scheme: OCIDir, layout: Re
     path.write_text(json.dumps(doc))
     with pytest.raises(SizeLimitExceededError, match=r"index\.json says 3"):
         scheme.manifest_get(layout.with_tag("v1"))
+
+
+def test_a_blob_deleted_between_write_and_index_update_is_restored(
+    scheme: OCIDir, layout: Ref, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process may delete the manifest right after our blob write; the index update
+    (under the lock) must not then point at nothing."""
+    from ocistore_ocidir.blobs import BlobStore
+
+    image = oci_image("race")
+    for d, data in image.blobs.items():
+        scheme.blob_put(layout, d, io.BytesIO(data), len(data))
+    real = BlobStore.put_bytes
+    calls: list[Digest] = []
+
+    def racing(self: BlobStore, data: bytes, digest: Digest) -> None:
+        real(self, data, digest)
+        calls.append(digest)
+        if len(calls) == 1:
+            self.layout.blob_path(digest).unlink()  # the concurrent delete
+
+    monkeypatch.setattr(BlobStore, "put_bytes", racing)
+    scheme.manifest_put(layout.with_tag("v1"), image.manifest)
+    assert calls == [image.digest, image.digest]
+    assert scheme.manifest_get(layout.with_tag("v1")).raw == image.manifest.raw
