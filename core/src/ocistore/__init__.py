@@ -14,6 +14,10 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "BlobReader": "ocistore.blob",
     "Client": "ocistore.client",
+    "CopyOptions": "ocistore.copy",
+    "CopyResult": "ocistore.copy",
+    "ProgressCallback": "ocistore.copy",
+    "ProgressEvent": "ocistore.copy",
     "Descriptor": "ocistore.descriptor",
     "EMPTY_DESCRIPTOR": "ocistore.descriptor",
     "Digest": "ocistore.digest",
@@ -37,11 +41,15 @@ __all__ = [
     "EMPTY_DESCRIPTOR",
     "BlobReader",
     "Client",
+    "CopyOptions",
+    "CopyResult",
     "Descriptor",
     "Digest",
     "HostConfig",
     "Manifest",
     "Platform",
+    "ProgressCallback",
+    "ProgressEvent",
     "Ref",
     "Router",
     "Scheme",
@@ -78,6 +86,7 @@ if TYPE_CHECKING:
     from ocistore import errors, mediatype
     from ocistore.blob import BlobReader
     from ocistore.client import Client
+    from ocistore.copy import CopyOptions, CopyResult, ProgressCallback, ProgressEvent
     from ocistore.descriptor import EMPTY_DESCRIPTOR, Descriptor
     from ocistore.digest import Digest
     from ocistore.hookspecs import hookimpl

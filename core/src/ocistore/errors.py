@@ -24,7 +24,9 @@ their boundary, so no caller ever imports a transport library to handle an error
     ├── MissingDigestError           an operation needs a digest and the reference has none
     ├── MissingTagError              an operation needs a tag and the reference has none
     ├── UnsupportedError             the scheme does not do this operation
-    ├── LayoutError                  an OCI layout on disk is malformed
+    │   └── MountRefusedError        the target declined a cross-repository mount
+    ├── StorageError                 local storage failed (permissions, disk full, I/O)
+    │   └── LayoutError              an OCI layout on disk is malformed
     ├── AuthError
     │   ├── UnauthorizedError        401: no or wrong credentials
     │   └── ForbiddenError           403: authenticated but not allowed
@@ -57,6 +59,7 @@ __all__ = [
     "ManifestNotFoundError",
     "MissingDigestError",
     "MissingTagError",
+    "MountRefusedError",
     "NotFoundError",
     "OCIStoreError",
     "PluginError",
@@ -67,6 +70,7 @@ __all__ = [
     "SchemeConflictError",
     "ShortReadError",
     "SizeLimitExceededError",
+    "StorageError",
     "TagNotFoundError",
     "TransportError",
     "UnauthorizedError",
@@ -160,8 +164,16 @@ class UnsupportedError(OCIStoreError):
     """The scheme (or the server behind it) does not support this operation."""
 
 
-class LayoutError(OCIStoreError):
-    """An OCI image layout on disk is malformed."""
+class MountRefusedError(UnsupportedError):
+    """The target would not link the blob from the other repository; send the bytes instead."""
+
+
+class StorageError(OCIStoreError):
+    """Local storage failed: permissions, a full disk, an I/O error."""
+
+
+class LayoutError(StorageError):
+    """An OCI image layout on disk is malformed or cannot be written."""
 
 
 class AuthError(OCIStoreError):
@@ -224,4 +236,19 @@ class LoopDetectedError(OCIStoreError):
 
 
 class CopyError(OCIStoreError):
-    """Copying one piece of an image failed; the message names the reference and digest."""
+    """Copying one piece of an image failed.
+
+    The message names the reference and digest; ``ref`` and ``digest`` carry them for programs.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        ref: str | None = None,
+        digest: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.ref = ref
+        self.digest = digest

@@ -89,6 +89,11 @@ class Ref:
             self.scheme == other.scheme and self.registry == other.registry and bool(self.registry)
         )
 
+    def same_store(self, other: Ref) -> bool:
+        """Same scheme and same registry host (always true between two path references of one
+        scheme): where a scheme may be able to link content instead of copying it."""
+        return self.scheme == other.scheme and self.registry == other.registry
+
     @property
     def location(self) -> str:
         """Where the content lives, without tag or digest."""

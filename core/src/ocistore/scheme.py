@@ -54,7 +54,11 @@ class SchemeInfo:
 
 @runtime_checkable
 class Scheme(Protocol):
-    """A storage backend. Every method takes the :class:`~ocistore.ref.Ref` it acts on."""
+    """A storage backend. Every method takes the :class:`~ocistore.ref.Ref` it acts on.
+
+    One instance serves a whole client, and the copy engine calls it from several threads at
+    once: implementations must be thread-safe.
+    """
 
     def info(self) -> SchemeInfo: ...
 
@@ -73,7 +77,11 @@ class Scheme(Protocol):
         """Store a blob streamed from ``reader``; verify against ``digest``/``length`` if given."""
 
     def blob_mount(self, source: Ref, target: Ref, digest: Digest) -> None:
-        """Make the blob at ``source`` available at ``target`` without sending its bytes."""
+        """Make the blob at ``source`` available at ``target`` without sending its bytes.
+
+        Raises :class:`~ocistore.errors.MountRefusedError` when the backend declines, so the
+        caller sends the bytes instead.
+        """
 
     def blob_delete(self, ref: Ref, digest: Digest) -> None: ...
 
@@ -81,7 +89,10 @@ class Scheme(Protocol):
         """The manifest at ``ref`` (digest wins over tag), verified against the digest."""
 
     def manifest_head(self, ref: Ref) -> Descriptor:
-        """Media type, digest and size of the manifest at ``ref``, without its body."""
+        """Media type, digest and size of the manifest at ``ref``, without its body.
+
+        The digest is always set: a backend that cannot tell it cheaply fetches the body.
+        """
 
     def manifest_put(self, ref: Ref, manifest: Manifest, *, child: bool = False) -> None:
         """Store ``manifest`` at the tag or digest of ``ref``.
@@ -93,7 +104,7 @@ class Scheme(Protocol):
         """Delete the manifest at ``ref.digest`` (and with it every tag pointing at it)."""
 
     def tag_list(self, ref: Ref, *, limit: int | None = None, last: str | None = None) -> list[str]:
-        """Tags of the repository, following pagination up to ``limit``."""
+        """Tags of the repository, sorted, after ``last`` if given, at most ``limit``."""
 
     def tag_delete(self, ref: Ref) -> None:
         """Remove ``ref.tag`` without deleting the manifest it points at."""
@@ -109,6 +120,11 @@ class Scheme(Protocol):
 
     def gc_lock(self, ref: Ref) -> contextlib.AbstractContextManager[None]:
         """Hold off garbage collection at ``ref`` while content is being assembled there."""
+
+    def batch(self, ref: Ref) -> contextlib.AbstractContextManager[None]:
+        """Group the writes made at ``ref`` inside the block so the scheme can commit them
+        together (an OCI layout writes index.json once instead of once per tag). A batch is not
+        a transaction: what was done inside is kept even if the block raises."""
 
     def close(self, ref: Ref) -> None:
         """Finish work at ``ref`` (an OCI layout collects garbage here)."""
@@ -175,6 +191,9 @@ class SchemeBase:
         raise self._unsupported("repo_list")
 
     def gc_lock(self, ref: Ref) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def batch(self, ref: Ref) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
     def close(self, ref: Ref) -> None:

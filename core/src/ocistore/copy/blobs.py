@@ -48,7 +48,7 @@ class BlobTransfer:
         self.same_repository = self.source.same_repository(self.target)
         self.can_mount = (
             not self.same_repository
-            and self.source.same_registry(self.target)
+            and self.source.same_store(self.target)
             and target_scheme.info().blob_mount
         )
 

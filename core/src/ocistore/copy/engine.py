@@ -83,7 +83,7 @@ def copy_image(
             options.referrers or options.digest_tags or options.force_recursive or push_first
         ),
     )
-    with tgt_scheme.gc_lock(target.bare()):
+    with tgt_scheme.gc_lock(target.bare()), tgt_scheme.batch(target.bare()):
         return _Copy(job, workers).run()
 
 
@@ -153,8 +153,12 @@ class _Copy:
         if isinstance(error, LoopDetectedError):
             return error
         hint = error.hint if isinstance(error, OCIStoreError) and error.hint else RESUME_HINT
+        # ``what`` reads "blob <repo>@<digest>" or "manifest <repo>@<digest>" for task failures.
+        failed = what.split(" ", 1)[-1]
         return CopyError(
             f"copying {self.job.source} to {self.job.target} failed at {what}: {error}",
+            ref=failed if "@" in failed else str(self.job.source),
+            digest=failed.rsplit("@", 1)[1] if "@" in failed else None,
             hint=hint,
         )
 

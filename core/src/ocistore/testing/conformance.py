@@ -350,6 +350,16 @@ class CloseTests(SchemeFixtures):
         scheme.close(repo)
         assert scheme.manifest_head(repo.with_tag("locked")).digest == oci_image("locked").digest
 
+    def test_batch_keeps_every_write(self, scheme: Scheme, repo: Ref) -> None:
+        images = {f"b{i}": oci_image(f"batch-{i}", layers=1) for i in range(5)}
+        with scheme.batch(repo):
+            for tag, image in images.items():
+                push(scheme, repo.with_tag(tag), image)
+            assert scheme.manifest_get(repo.with_tag("b0")).digest == images["b0"].digest
+        assert set(images) <= set(scheme.tag_list(repo))
+        for tag, image in images.items():
+            assert scheme.manifest_head(repo.with_tag(tag)).digest == image.digest
+
     def test_ping_answers_or_raises_the_tree(self, scheme: Scheme, repo: Ref) -> None:
         try:
             scheme.ping(repo)

@@ -364,6 +364,12 @@ class OCIDir(SchemeBase):
             self._gc.release(layout)
 
     @contextlib.contextmanager
+    def batch(self, ref: Ref) -> Iterator[None]:
+        """The contract's batch: an index session (index.json written once, at the end)."""
+        with self.session(ref):
+            yield
+
+    @contextlib.contextmanager
     def session(self, ref: Ref, *, hold_lock: bool = False) -> Iterator[IndexSession]:
         """Batch index.json changes at ``ref``'s layout: written once, when the block ends.
 

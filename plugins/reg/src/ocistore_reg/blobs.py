@@ -9,6 +9,7 @@ from ocistore.descriptor import Descriptor
 from ocistore.digest import Digest
 from ocistore.errors import (
     BlobNotFoundError,
+    MountRefusedError,
     OCIStoreError,
     RegistryError,
     ShortReadError,
@@ -33,15 +34,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("ocistore_reg")
-
-
-class MountRefusedError(UnsupportedError):
-    """The registry answered a mount with an upload session: the blob must be uploaded.
-
-    A refusal is normal (the source blob is missing, or the token may not pull from the source
-    repository), so callers catch this and upload the bytes instead. The session the registry
-    opened has already been cancelled.
-    """
 
 
 def _content_length(value: str | None) -> int | None:
