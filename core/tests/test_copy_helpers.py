@@ -3,21 +3,28 @@
 Not a test module: pytest collects it (the name is under our ownership pattern) and finds no
 tests. ``Probe`` schemes are the in-memory scheme plus a call log, an in-flight gauge, fault
 injection and switchable capabilities, so each engine behaviour can be pinned without a network.
+
+Two kinds of fault: the ``fail_*`` switches of :class:`Config` fail every matching call with a
+*permanent* error (HTTP 400, which the copy never retries), and :class:`Faults` queues errors
+for the next few calls (transient or not), optionally part-way through a blob's bytes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import io
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import pytest
 
+from ocistore.blob import BlobReader
 from ocistore.client import Client
 from ocistore.descriptor import Descriptor
 from ocistore.digest import Digest
@@ -29,6 +36,81 @@ from ocistore.scheme import SchemeInfo, SchemeSpec
 from ocistore.settings import Settings
 from ocistore.testing.content import Image, push
 from ocistore.testing.memory import _LOCK, _STORES, MemoryScheme, _Repo
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected failure.
+
+    :param error: raised (a copy of it, so notes do not pile up); ``None`` on ``blob_get``
+        with ``after`` makes the stream end early instead (a cut download).
+    :param after: ``blob_get``/``blob_put`` only: bytes that flow before the fault strikes.
+    :param landed: the call completes first, then the error is raised (a lost answer).
+    :param delay: seconds to wait before the fault strikes.
+    """
+
+    error: Exception | None
+    after: int | None = None
+    landed: bool = False
+    delay: float = 0.0
+
+
+class Faults:
+    """Faults for upcoming calls, by operation name and digest (``None``: any digest).
+
+    ``faults.add("blob_put", TransportError("reset"), digest=d, times=2)`` fails the next two
+    ``blob_put`` calls for ``d``; later calls succeed. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[tuple[str, Digest | None], deque[Fault]] = {}
+        self.struck: list[tuple[str, Digest | None]] = []
+
+    def add(
+        self,
+        op: str,
+        error: Exception | None,
+        *,
+        digest: Digest | None = None,
+        times: int = 1,
+        after: int | None = None,
+        landed: bool = False,
+        delay: float = 0.0,
+    ) -> None:
+        fault = Fault(error, after, landed, delay)
+        with self._lock:
+            self._queues.setdefault((op, digest), deque()).extend([fault] * times)
+
+    def take(self, op: str, digest: Digest | None) -> Fault | None:
+        with self._lock:
+            for key in ((op, digest), (op, None)):
+                queue = self._queues.get(key)
+                if queue:
+                    self.struck.append((op, digest))
+                    return queue.popleft()
+        return None
+
+    def count(self, op: str) -> int:
+        """Faults that struck ``op`` so far."""
+        with self._lock:
+            return sum(1 for o, _ in self.struck if o == op)
+
+    def strike(self, op: str, digest: Digest | None) -> Fault | None:
+        """Raise the next fault of ``op`` now, unless it strikes later (``after``/``landed``),
+        in which case it is returned for the caller to apply."""
+        fault = self.take(op, digest)
+        if fault is None:
+            return None
+        time.sleep(fault.delay)
+        if fault.after is not None or fault.landed:
+            return fault
+        raise fresh(fault)
+
+
+def fresh(fault: Fault) -> Exception:
+    assert fault.error is not None
+    return copy.copy(fault.error)
 
 
 @dataclass
@@ -54,6 +136,7 @@ class Config:
     fake_manifests: dict[Digest, Manifest] = field(default_factory=dict)
     #: Referrers served in place of the real ones, by subject digest.
     fake_referrers: dict[Digest, list[Descriptor]] = field(default_factory=dict)
+    faults: Faults = field(default_factory=Faults)
 
 
 class Log:
@@ -86,7 +169,10 @@ class Log:
 
 
 class InjectedError(RegistryError):
-    """The failure a test injects."""
+    """The failure a ``fail_*`` switch injects: HTTP 400 unless told, which is permanent."""
+
+    def __init__(self, message: str, *, status: int | None = 400) -> None:
+        super().__init__(message, status=status)
 
 
 class ProbeScheme(MemoryScheme):
@@ -107,8 +193,19 @@ class ProbeScheme(MemoryScheme):
     def blob_get(self, ref: Ref, digest: Digest, *, size: int | None = None) -> Any:
         self.log.add("blob_get", digest)
         if digest in self.config.fail_blob_get:
-            raise InjectedError(f"injected blob_get failure for {digest}", status=500)
-        return super().blob_get(ref, digest, size=size)
+            raise InjectedError(f"injected blob_get failure for {digest}")
+        fault = self.config.faults.strike("blob_get", digest)
+        reader = super().blob_get(ref, digest, size=size)
+        if fault is None:
+            return reader
+        data = self._repo(ref).blobs[digest]
+        stream = _CutStream(data, fault)
+        return BlobReader(stream, digest=digest, size=size, name=f"blob {digest}")
+
+    def blob_head(self, ref: Ref, digest: Digest) -> Descriptor:
+        self.log.add("blob_head", digest)
+        self.config.faults.strike("blob_head", digest)
+        return super().blob_head(ref, digest)
 
     def blob_put(
         self, ref: Ref, digest: Digest | None, reader: IO[bytes], length: int | None
@@ -117,12 +214,18 @@ class ProbeScheme(MemoryScheme):
         nth = len(self.log.ops("blob_put"))
         with self.log.flight():
             if digest in self.config.fail_blob_put or nth == self.config.fail_put_call:
-                raise InjectedError(f"injected blob_put failure for {digest}", status=500)
+                raise InjectedError(f"injected blob_put failure for {digest}")
+            fault = self.config.faults.strike("blob_put", digest)
             extra = self.config.slow_digests.get(digest, 0.0) if digest else 0.0
             time.sleep(self.config.put_delay + extra)
+            if fault is not None and fault.after is not None:
+                reader.read(fault.after)  # part of the body went out, then the line broke
+                raise fresh(fault)
             slow = _SlowReader(reader, self.config.read_size, self.config.read_delay)
             result = super().blob_put(ref, digest, slow, length)  # type: ignore[arg-type]
         self.log.add("blob_stored", digest)
+        if fault is not None:
+            raise fresh(fault)  # stored, but the answer was lost
         return result
 
     def blob_mount(self, source: Ref, target: Ref, digest: Digest) -> None:
@@ -132,11 +235,14 @@ class ProbeScheme(MemoryScheme):
         super().blob_mount(source, target, digest)
 
     def manifest_get(self, ref: Ref) -> Manifest:
+        self.log.add("manifest_get", ref.digest, str(ref))
+        self.config.faults.strike("manifest_get", ref.digest)
         if ref.digest is not None and ref.digest in self.config.fake_manifests:
             return self.config.fake_manifests[ref.digest]
         return super().manifest_get(ref)
 
     def manifest_head(self, ref: Ref) -> Descriptor:
+        self.config.faults.strike("manifest_head", ref.digest)
         if ref.digest is not None and ref.digest in self.config.fake_manifests:
             return self.config.fake_manifests[ref.digest].descriptor()
         return super().manifest_head(ref)
@@ -145,12 +251,16 @@ class ProbeScheme(MemoryScheme):
         self.log.add("manifest_put", manifest.digest, str(ref), child)
         if manifest.digest in self.config.fail_manifest_put:
             raise InjectedError(f"injected manifest_put failure for {manifest.digest}")
+        fault = self.config.faults.strike("manifest_put", manifest.digest)
         super().manifest_put(ref, manifest, child=child)
+        if fault is not None:
+            raise fresh(fault)  # stored, but the answer was lost
 
     def referrers(
         self, ref: Ref, digest: Digest, *, artifact_type: str | None = None
     ) -> list[Descriptor]:
         self.log.add("referrers", digest)
+        self.config.faults.strike("referrers", digest)
         if digest in self.config.fake_referrers:
             return self.config.fake_referrers[digest]
         return super().referrers(ref, digest, artifact_type=artifact_type)
@@ -186,6 +296,29 @@ class FakeRegistryScheme(ProbeScheme):
     ``Ref.same_registry`` (and with it cross-repository mounts) means something."""
 
     name = "reg"
+
+
+    def tag_list(self, ref: Ref, *, limit: int | None = None, last: str | None = None) -> list[str]:
+        self.config.faults.strike("tag_list", None)
+        return super().tag_list(ref, limit=limit, last=last)
+
+
+class _CutStream:
+    """A blob's bytes up to ``fault.after``; then the fault's error, or a plain early end."""
+
+    def __init__(self, data: bytes, fault: Fault) -> None:
+        self._data = io.BytesIO(data)
+        self._fault = fault
+        self._left = fault.after or 0
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            if self._fault.error is not None:
+                raise fresh(self._fault)
+            return b""
+        data = self._data.read(min(n, self._left) if n > 0 else self._left)
+        self._left -= len(data)
+        return data
 
 
 class _SlowReader:

@@ -9,6 +9,7 @@ The package is split by concern:
 * :mod:`.plan`: reading the source tree (manifests, platform filter, referrers, digest tags);
 * :mod:`.sparse`: platform filtering and the sparse index it produces;
 * :mod:`.blobs`: one blob transfer (skip, mount, or stream);
+* :mod:`.retry`: which failures are transient, and bounded retries of one step;
 * :mod:`.schedule`: a dependency-ordered, bounded, cancellable thread-pool runner;
 * :mod:`.engine`: the copy itself, tying the above together.
 """

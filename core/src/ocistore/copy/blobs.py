@@ -5,6 +5,10 @@ the target already has the blob; a cross-repository mount when both sides are on
 a plain streamed copy if the mount is refused for any reason); otherwise ``blob_get`` streamed
 straight into ``blob_put``. The bytes are never held in memory, and both ends verify them: the
 source reader checks size and digest as it is drained, the target checks what it stored.
+
+A transient failure anywhere in those steps starts them all again (:mod:`.retry`): the target
+is asked again whether it has the blob (a failed answer may hide a stored blob), and a
+fresh source reader streams into a fresh ``blob_put`` from byte 0.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import threading
 from typing import IO, TYPE_CHECKING, Literal, cast
 
 from ocistore.copy.progress import PROGRESS_STEP, Emitter, TrackingReader
+from ocistore.copy.retry import Retrier, RetryPolicy
 from ocistore.errors import NotFoundError, OCIStoreError
 
 if TYPE_CHECKING:
@@ -38,6 +43,7 @@ class BlobTransfer:
         *,
         emitter: Emitter | None = None,
         cancelled: threading.Event | None = None,
+        retrier: Retrier | None = None,
     ) -> None:
         self._src_scheme = source_scheme
         self._tgt_scheme = target_scheme
@@ -45,6 +51,7 @@ class BlobTransfer:
         self.target = target.bare()
         self._emitter = emitter or Emitter(None)
         self._cancelled = cancelled
+        self._retrier = retrier or Retrier(RetryPolicy(attempts=1), threading.Event())
         self.same_repository = self.source.same_repository(self.target)
         self.can_mount = (
             not self.same_repository
@@ -61,7 +68,28 @@ class BlobTransfer:
         return True
 
     def copy(self, digest: Digest, size: int | None) -> tuple[BlobOutcome, int]:
-        """Make ``digest`` present at the target; returns what was done and the bytes sent."""
+        """Make ``digest`` present at the target; returns what was done and the bytes sent
+        (by the attempt that succeeded)."""
+        started = [False]  # whether ``blob-start`` was emitted: once per blob, not per attempt
+
+        def on_retry(attempt: int, error: Exception) -> None:
+            self._emitter.emit(
+                "blob-retry",
+                digest,
+                self.target,
+                size=size,
+                detail=f"attempt {attempt} of {self._retrier.policy.attempts}: {error}",
+            )
+
+        return self._retrier.call(
+            lambda: self._copy_once(digest, size, started),
+            what=f"blob {self.source.with_digest(digest)}",
+            on_retry=on_retry,
+        )
+
+    def _copy_once(
+        self, digest: Digest, size: int | None, started: list[bool]
+    ) -> tuple[BlobOutcome, int]:
         if self.same_repository:
             self._emitter.emit(
                 "blob-skip", digest, self.target, size=size, detail="same-repository"
@@ -73,7 +101,7 @@ class BlobTransfer:
         if self.can_mount and self._mount(digest):
             self._emitter.emit("blob-skip", digest, self.target, size=size, detail="mounted")
             return "mounted", 0
-        return "copied", self._stream(digest, size)
+        return "copied", self._stream(digest, size, started)
 
     def _mount(self, digest: Digest) -> bool:
         try:
@@ -84,9 +112,11 @@ class BlobTransfer:
             return False
         return True
 
-    def _stream(self, digest: Digest, size: int | None) -> int:
+    def _stream(self, digest: Digest, size: int | None, started: list[bool]) -> int:
         emitter, target = self._emitter, self.target
-        emitter.emit("blob-start", digest, target, size=size)
+        if not started[0]:
+            started[0] = True
+            emitter.emit("blob-start", digest, target, size=size)
         last = [0]
 
         def on_bytes(sent: int) -> None:

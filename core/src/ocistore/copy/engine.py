@@ -12,6 +12,10 @@ A copy runs in three steps, all inside the target's GC lock:
    ``manifest_push_first``; a referrer always after its subject. Every step skips what the
    target already has, so a copy that failed half-way resumes when run again.
 
+Every step that talks to a scheme (the checks, each manifest read, each blob, each manifest
+push) is retried as a whole after a transient failure, a bounded number of times
+(:mod:`.retry`); ``CopyResult.retries`` counts those restarts.
+
 Manifests travel as their raw bytes; only a filtered index is a new document.
 """
 
@@ -21,12 +25,14 @@ import threading
 from collections import deque
 from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ocistore.copy.blobs import BlobOutcome, BlobTransfer
 from ocistore.copy.options import CopyOptions, CopyResult
 from ocistore.copy.plan import Job, Node, Planner
 from ocistore.copy.progress import Emitter, ProgressCallback
+from ocistore.copy.retry import Retrier, RetryPolicy
 from ocistore.copy.schedule import Scheduler, Task
 from ocistore.copy.sparse import rewrite_index
 from ocistore.descriptor import Descriptor
@@ -69,7 +75,13 @@ def copy_image(
     workers = options.concurrency if options.concurrency is not None else concurrency
     if workers < 1:
         raise OCIStoreError(f"copy concurrency must be at least 1, got {workers}")
+    if options.attempts < 1 or options.retry_delay < 0:
+        raise OCIStoreError(
+            "copy attempts must be at least 1 and retry_delay not negative, got "
+            f"{options.attempts} and {options.retry_delay}"
+        )
     push_first = tgt_scheme.info().manifest_push_first
+    cancelled = threading.Event()
     job = Job(
         src_scheme=src_scheme,
         source=source,
@@ -77,7 +89,8 @@ def copy_image(
         target=target,
         options=options,
         emitter=Emitter(progress),
-        cancelled=threading.Event(),
+        cancelled=cancelled,
+        retrier=Retrier(RetryPolicy(options.attempts, options.retry_delay), cancelled),
         push_first=push_first,
         recursive=bool(
             options.referrers or options.digest_tags or options.force_recursive or push_first
@@ -98,6 +111,7 @@ class _Copy:
             job.target,
             emitter=job.emitter,
             cancelled=job.cancelled,
+            retrier=job.retrier,
         )
         self.result: CopyResult | None = None
 
@@ -115,9 +129,16 @@ class _Copy:
             return None
 
     def run(self) -> CopyResult:
+        result = self._run()
+        result.retries = self.job.retrier.retries
+        return result
+
+    def _run(self) -> CopyResult:
         job = self.job
-        src_head = job.src_scheme.manifest_head(job.source)
-        tgt_head = self._head(job.tgt_scheme, self.top_ref())
+        retry = job.retrier.call
+        src_head = retry(lambda: job.src_scheme.manifest_head(job.source), what=str(job.source))
+        top_ref = self.top_ref()
+        tgt_head = retry(lambda: self._head(job.tgt_scheme, top_ref), what=str(top_ref))
         if (
             tgt_head is not None
             and tgt_head.digest == src_head.digest
@@ -155,8 +176,11 @@ class _Copy:
         hint = error.hint if isinstance(error, OCIStoreError) and error.hint else RESUME_HINT
         # ``what`` reads "blob <repo>@<digest>" or "manifest <repo>@<digest>" for task failures.
         failed = what.split(" ", 1)[-1]
+        # The retrier's note ("gave up after 3 attempts") belongs in the one-line message.
+        notes = "; ".join(getattr(error, "__notes__", ()))
         return CopyError(
-            f"copying {self.job.source} to {self.job.target} failed at {what}: {error}",
+            f"copying {self.job.source} to {self.job.target} failed at {what}: {error}"
+            + (f" ({notes})" if notes else ""),
             ref=failed if "@" in failed else str(self.job.source),
             digest=failed.rsplit("@", 1)[1] if "@" in failed else None,
             hint=hint,
@@ -315,22 +339,30 @@ class _Copy:
         for ref, child, tag in targets:
             if job.cancelled.is_set():
                 break
-            head = self._head(job.tgt_scheme, ref)
-            if head is not None and head.digest == manifest.digest:
-                job.emitter.emit(
-                    "manifest", manifest.digest, ref, size=manifest.size, detail="exists"
-                )
-                continue
-            job.tgt_scheme.manifest_put(ref, manifest, child=child)
-            job.emitter.emit(
-                "manifest",
-                manifest.digest,
-                ref,
-                size=manifest.size,
-                done=manifest.size,
-                detail="pushed",
-            )
-            pushed = True
-            if tag:
-                tags.append(tag)
+            # The check is part of the retried step: a push whose answer was lost may have
+            # landed, and is then not sent again.
+            if job.retrier.call(
+                partial(self._push_one, ref, manifest, child=child), what=f"manifest {ref}"
+            ):
+                pushed = True
+                if tag:
+                    tags.append(tag)
         return pushed, tags
+
+    def _push_one(self, ref: Ref, manifest: Manifest, *, child: bool) -> bool:
+        """Push ``manifest`` to ``ref`` unless it is there already; True when it was sent."""
+        job = self.job
+        head = self._head(job.tgt_scheme, ref)
+        if head is not None and head.digest == manifest.digest:
+            job.emitter.emit("manifest", manifest.digest, ref, size=manifest.size, detail="exists")
+            return False
+        job.tgt_scheme.manifest_put(ref, manifest, child=child)
+        job.emitter.emit(
+            "manifest",
+            manifest.digest,
+            ref,
+            size=manifest.size,
+            done=manifest.size,
+            detail="pushed",
+        )
+        return True

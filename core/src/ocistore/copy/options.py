@@ -30,6 +30,11 @@ class CopyOptions:
     * ``include_external``: copy layers that carry ``urls`` (foreign or non-distributable);
       by default they are left out and only referenced.
     * ``concurrency``: parallel transfers (default: ``Settings.concurrency``).
+    * ``attempts``: tries per step (one blob, one manifest read, one manifest push), the first
+      included, when a step fails transiently (a dropped connection, 408, 429, 5xx, a cut
+      download); ``retry_delay`` is the first pause in seconds, doubled for each further one.
+      Verification, authentication and "not found" errors are never retried
+      (:mod:`ocistore.copy.retry`).
     """
 
     platforms: tuple[Platform | str, ...] = ()
@@ -40,6 +45,8 @@ class CopyOptions:
     force_recursive: bool = False
     include_external: bool = False
     concurrency: int | None = None
+    attempts: int = 3
+    retry_delay: float = 0.5
 
 
 @dataclass
@@ -49,6 +56,8 @@ class CopyResult:
     ``digest`` and ``media_type`` describe the manifest now at the target reference. It equals
     ``source_digest`` unless a platform filter produced a new, sparse index (``sparse``).
     ``skipped`` is true when the target already had everything and nothing was checked further.
+    ``retries`` counts the steps (blob transfers, manifest reads and pushes) that failed
+    transiently and were started again; the copy succeeded in spite of them.
     """
 
     digest: Digest
@@ -64,3 +73,4 @@ class CopyResult:
     skipped: bool = False
     referrers_copied: int = 0
     tags_copied: tuple[str, ...] = field(default=())
+    retries: int = 0

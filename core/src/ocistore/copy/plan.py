@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ocistore.copy.progress import Emitter
+from ocistore.copy.retry import Retrier
 from ocistore.copy.schedule import Scheduler, Task
 from ocistore.copy.sparse import PlatformFilter
 from ocistore.errors import DigestMismatchError, ManifestError, NotFoundError
@@ -45,7 +46,8 @@ _MANIFESTS = MANIFEST_TYPES | {DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED}
 
 @dataclass
 class Job:
-    """Everything about one copy that does not change while it runs."""
+    """Everything about one copy that does not change while it runs (the emitter and the
+    retrier are shared, thread-safe services)."""
 
     src_scheme: Scheme
     source: Ref
@@ -54,6 +56,7 @@ class Job:
     options: CopyOptions
     emitter: Emitter
     cancelled: threading.Event
+    retrier: Retrier
     push_first: bool
     recursive: bool
     platforms: PlatformFilter = field(init=False)
@@ -157,6 +160,10 @@ class Planner:
 
     def _read(self, node: Node) -> _Read:
         """Runs on a pool thread: touches only the schemes, never the graph."""
+        where = self.job.src_repo.with_digest(node.digest)
+        return self.job.retrier.call(lambda: self._read_once(node), what=f"manifest {where}")
+
+    def _read_once(self, node: Node) -> _Read:
         job = self.job
         may_skip = not (
             node.top
@@ -256,7 +263,9 @@ class Planner:
         job = self.job
         if self._source_tags is None:
             try:
-                self._source_tags = job.src_scheme.tag_list(job.src_repo)
+                self._source_tags = job.retrier.call(
+                    lambda: job.src_scheme.tag_list(job.src_repo), what=f"tag list {job.src_repo}"
+                )
             except Exception as e:
                 raise self.scheduler.wrap_error(f"tag list of {job.src_repo}", e) from e
         tasks: list[Task[Any]] = []
@@ -283,7 +292,9 @@ class Planner:
 
         return Task(
             key=("tag", tag),
-            run=lambda: self.job.src_scheme.manifest_head(ref),
+            run=lambda: self.job.retrier.call(
+                lambda: self.job.src_scheme.manifest_head(ref), what=f"tag {ref}"
+            ),
             then=then,
             what=f"tag {ref}",
         )

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CopyCancelledError", "Emitter", "ProgressCallback", "ProgressEvent", "ProgressKind"]
 
-ProgressKind = Literal["blob-start", "blob-progress", "blob-done", "blob-skip", "manifest"]
+ProgressKind = Literal[
+    "blob-start", "blob-progress", "blob-done", "blob-skip", "blob-retry", "manifest"
+]
 
 #: Bytes between two ``blob-progress`` events: frequent enough for a smooth bar, rare enough
 #: that a multi-gigabyte layer does not turn into a million callback calls.
@@ -38,6 +40,11 @@ class ProgressEvent:
     * ``blob-done``: the blob is stored at the target (``done_bytes`` bytes were sent);
     * ``blob-skip``: nothing was sent; ``detail`` says why (``exists``, ``mounted``,
       ``same-repository``, ``external``);
+    * ``blob-retry``: an attempt at the blob failed transiently and the blob starts again from
+      byte 0 (``done_bytes`` is 0); ``detail`` reads ``attempt 2 of 3: <the error>``. The blob's
+      progress resets: later ``blob-progress`` events count from 0 again, no second
+      ``blob-start`` follows, and the blob still ends with one ``blob-done`` or ``blob-skip``
+      (``exists`` when the failed attempt had stored it after all);
     * ``manifest``: a manifest was pushed to ``ref`` (``detail`` is ``pushed`` or ``exists``).
 
     ``ref`` is the target reference the event concerns.
@@ -91,6 +98,10 @@ class TrackingReader(io.RawIOBase):
 
     Cancellation is checked on every read, so a large transfer stops within one chunk of a
     sibling's failure instead of running to completion for nothing.
+
+    It is deliberately not seekable (``seekable()`` is False): a scheme must not expect to send
+    these bytes twice. When an upload fails transiently, the engine starts the whole blob again
+    with a fresh source reader and a fresh ``blob_put`` (:mod:`ocistore.copy.retry`).
     """
 
     def __init__(

@@ -27,7 +27,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import pytest
+try:
+    import pytest
+except ImportError as e:  # pragma: no cover - depends on the install
+    raise ImportError(
+        "the ocistore conformance kit needs pytest: pip install 'ocistore[testing]'"
+    ) from e
 
 from ocistore import mediatype as mt
 from ocistore.digest import Digest

@@ -1,0 +1,412 @@
+"""Retries: which failures a copy tries again, how often, what it reports, and when it stops."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from typing import Any
+
+import pytest
+from test_copy_helpers import World, stored_blobs, world_fixture  # noqa: F401
+
+from ocistore import mediatype as mt
+from ocistore.copy import CopyOptions, ProgressEvent
+from ocistore.copy.progress import CopyCancelledError
+from ocistore.copy.retry import MAX_DELAY, Retrier, RetryPolicy, is_transient
+from ocistore.descriptor import Descriptor
+from ocistore.digest import Digest
+from ocistore.errors import (
+    BlobNotFoundError,
+    CopyError,
+    DigestMismatchError,
+    ForbiddenError,
+    LayoutError,
+    ManifestInvalidError,
+    OCIStoreError,
+    RateLimitError,
+    RegistryError,
+    ShortReadError,
+    SizeLimitExceededError,
+    StorageError,
+    TransportError,
+    UnauthorizedError,
+    UnsupportedError,
+)
+from ocistore.manifest import Manifest
+from ocistore.testing.content import Image, index_of, oci_image, random_bytes
+
+FAST = CopyOptions(retry_delay=0)
+
+TRANSIENT = [
+    TransportError("connection reset by peer"),
+    RegistryError("request timeout", status=408),
+    RegistryError("too many requests", status=429),
+    RateLimitError("still 429 after retries", status=429),
+    RegistryError("internal error", status=500),
+    RegistryError("bad gateway", status=502),
+    RegistryError("unavailable", status=503),
+    RegistryError("gateway timeout", status=504),
+    ShortReadError("stream ended after 10 of 20 bytes"),
+]
+FINAL = [
+    DigestMismatchError("hashes to something else"),
+    SizeLimitExceededError("more than the expected bytes"),
+    UnauthorizedError("who are you"),
+    ForbiddenError("not you"),
+    BlobNotFoundError("no such blob"),
+    RegistryError("bad request", status=400),
+    RegistryError("not found", status=404),
+    RegistryError("not implemented", status=501),
+    RegistryError("no status: the registry sent no Location"),
+    UnsupportedError("cannot do that"),
+    StorageError("disk full"),
+    LayoutError("malformed layout"),
+    ManifestInvalidError("not JSON"),
+    CopyCancelledError("a sibling failed"),
+    RuntimeError("a bug"),
+]
+
+
+def _name(error: Exception) -> str:
+    status = getattr(error, "status", None)
+    return type(error).__name__ + (f"-{status}" if status else "")
+
+
+def _one_layer(seed: str) -> tuple[Image, Digest]:
+    image = oci_image(seed, layers=1)
+    return image, image.manifest.layers[0].digest
+
+
+def _big_image(world: World, text: str, size: int) -> tuple[Manifest, Digest, bytes]:
+    """An image whose single layer is ``size`` bytes, stored at ``text``."""
+    small = oci_image("big-" + text, layers=1)
+    payload = random_bytes(size, text)
+    digest = Digest.from_bytes(payload)
+    data: dict[str, Any] = dict(small.manifest.data)
+    data["layers"] = [Descriptor(mt.OCI_LAYER, digest, size).to_dict()]
+    manifest = Manifest.from_data(data)
+    ref = world.ref(text)
+    scheme = world.client.scheme(ref)
+    for d, blob in {**small.blobs, digest: payload}.items():
+        scheme.blob_put(ref, d, io.BytesIO(blob), len(blob))
+    scheme.manifest_put(ref, manifest)
+    return manifest, digest, payload
+
+
+def _puts(world: World, digest: Digest) -> int:
+    return sum(1 for c in world.log.ops("blob_put") if c[1] == digest)
+
+
+# -- the policy ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("error", TRANSIENT, ids=_name)
+def test_transient_errors_are_the_ones_worth_another_attempt(error: Exception) -> None:
+    assert is_transient(error)
+
+
+@pytest.mark.parametrize("error", FINAL, ids=_name)
+def test_verification_auth_not_found_and_local_errors_are_final(error: Exception) -> None:
+    assert not is_transient(error)
+
+
+def test_pauses_double_with_jitter_and_are_capped() -> None:
+    policy = RetryPolicy(attempts=10, delay=0.5)
+    for retry, cap in ((1, 0.5), (2, 1.0), (3, 2.0)):
+        pauses = [policy.pause(retry) for _ in range(50)]
+        assert all(cap / 2 <= p <= cap for p in pauses)
+    assert all(p <= MAX_DELAY for p in (policy.pause(30) for _ in range(50)))
+    assert RetryPolicy(delay=0).pause(1) == 0
+
+
+def test_the_retrier_counts_restarts_and_notes_the_attempts_on_the_final_error() -> None:
+    retrier = Retrier(RetryPolicy(attempts=3, delay=0), threading.Event())
+    calls: list[int] = []
+    seen: list[int] = []
+
+    def step() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise TransportError("reset")
+        return "ok"
+
+    assert retrier.call(step, what="x", on_retry=lambda n, e: seen.append(n)) == "ok"
+    assert (len(calls), retrier.retries, seen) == (3, 2, [2, 3])
+
+    def always() -> None:
+        raise RegistryError("unavailable", status=503)
+
+    with pytest.raises(RegistryError) as info:
+        retrier.call(always, what="y")
+    assert info.value.__notes__ == ["gave up after 3 attempts"]
+    assert retrier.retries == 4
+
+
+# -- blobs ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("error", TRANSIENT[:-1], ids=_name)
+def test_a_blob_upload_failing_transiently_once_is_sent_again(world: World, error: Exception) -> None:
+    image, layer = _one_layer("once")
+    world.put("src://on:v1", image)
+    world.dst.faults.add("blob_put", error, digest=layer)
+    result = world.client.image_copy("src://on:v1", "dst://on:v1", options=FAST)
+    assert result.retries == 1
+    assert _puts(world, layer) == 2
+    assert result.blobs_copied == len(image.blobs)
+    assert result.bytes_copied == sum(len(b) for b in image.blobs.values())
+    assert world.client.manifest_get("dst://on:v1").raw == image.manifest.raw
+    with world.client.blob_get("dst://on", layer) as reader:
+        assert reader.read() == image.blobs[layer]
+
+
+def test_a_connection_lost_mid_upload_restarts_the_blob_from_a_fresh_source(world: World) -> None:
+    image, layer = _one_layer("mid")
+    world.put("src://md:v1", image)
+    world.dst.faults.add("blob_put", TransportError("reset mid-body"), digest=layer, after=100)
+    result = world.client.image_copy("src://md:v1", "dst://md:v1", options=FAST)
+    assert result.retries == 1
+    gets = [c for c in world.src_log.ops("blob_get") if c[1] == layer]
+    assert len(gets) == 2, "the second attempt must read the source again from byte 0"
+    assert stored_blobs(world, "dst://md") == set(image.blobs)
+
+
+def test_a_source_stream_cut_short_is_read_again(world: World) -> None:
+    image, layer = _one_layer("cut")
+    world.put("src://ct:v1", image)
+    world.src.faults.add("blob_get", None, digest=layer, after=50)  # clean EOF at byte 50
+    result = world.client.image_copy("src://ct:v1", "dst://ct:v1", options=FAST)
+    assert result.retries == 1
+    assert stored_blobs(world, "dst://ct") == set(image.blobs)
+
+
+def test_a_transfer_error_while_downloading_is_retried(world: World) -> None:
+    image, layer = _one_layer("dl")
+    world.put("src://dl:v1", image)
+    world.src.faults.add("blob_get", TransportError("read timed out"), digest=layer, after=10)
+    world.src.faults.add("blob_get", RegistryError("busy", status=503), digest=layer)
+    result = world.client.image_copy("src://dl:v1", "dst://dl:v1", options=FAST)
+    assert result.retries == 2
+    assert stored_blobs(world, "dst://dl") == set(image.blobs)
+
+
+def test_a_failing_existence_check_is_retried_too(world: World) -> None:
+    image, layer = _one_layer("head")
+    world.put("src://hd:v1", image)
+    world.dst.faults.add("blob_head", TransportError("refused"), digest=layer)
+    result = world.client.image_copy("src://hd:v1", "dst://hd:v1", options=FAST)
+    assert result.retries == 1
+    assert stored_blobs(world, "dst://hd") == set(image.blobs)
+
+
+def test_a_blob_whose_answer_was_lost_is_not_sent_twice(world: World) -> None:
+    image, layer = _one_layer("lost")
+    world.put("src://ls:v1", image)
+    world.dst.faults.add("blob_put", RegistryError("gateway", status=502), digest=layer, landed=True)
+    events: list[ProgressEvent] = []
+    result = world.client.image_copy(
+        "src://ls:v1", "dst://ls:v1", options=FAST, progress=events.append
+    )
+    assert result.retries == 1
+    assert _puts(world, layer) == 1
+    assert [e.kind for e in events if e.digest == layer] == ["blob-start", "blob-retry", "blob-skip"]
+    assert result.blobs_skipped == 1
+
+
+@pytest.mark.parametrize("error", FINAL[:-2], ids=_name)
+def test_final_errors_fail_the_blob_at_once(world: World, error: Exception) -> None:
+    image, layer = _one_layer("final")
+    world.put("src://fi:v1", image)
+    world.dst.faults.add("blob_put", error, digest=layer, times=5)
+    with pytest.raises(CopyError) as info:
+        world.client.image_copy("src://fi:v1", "dst://fi:v1", options=FAST)
+    assert _puts(world, layer) == 1
+    assert type(info.value.__cause__) is type(error)
+    assert "attempts" not in str(info.value)
+
+
+@pytest.mark.parametrize("attempts", [1, 2, 3, 5])
+def test_attempts_are_bounded_and_the_error_names_ref_digest_and_count(
+    world: World, attempts: int
+) -> None:
+    image, layer = _one_layer(f"bound{attempts}")
+    world.put("src://bd:v1", image)
+    world.dst.faults.add("blob_put", RegistryError("down", status=500), digest=layer, times=99)
+    options = CopyOptions(attempts=attempts, retry_delay=0)
+    with pytest.raises(CopyError) as info:
+        world.client.image_copy("src://bd:v1", "dst://bd:v1", options=options)
+    assert _puts(world, layer) == attempts
+    assert info.value.digest == str(layer)
+    assert info.value.ref == f"src://bd@{layer}"
+    if attempts > 1:
+        assert f"gave up after {attempts} attempts" in str(info.value)
+    assert isinstance(info.value.__cause__, RegistryError)
+    assert info.value.hint is not None
+    assert "again" in info.value.hint
+
+
+def test_the_pause_between_attempts_grows(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    image, layer = _one_layer("pause")
+    world.put("src://ps:v1", image)
+    world.dst.faults.add("blob_put", TransportError("reset"), digest=layer, times=2)
+    waits: list[float] = []
+    real_wait = threading.Event.wait
+
+    def record(self: threading.Event, timeout: float | None = None) -> bool:
+        if timeout is not None and timeout > 0:
+            waits.append(timeout)
+            timeout = 0
+        return real_wait(self, timeout)
+
+    monkeypatch.setattr(threading.Event, "wait", record)
+    result = world.client.image_copy(
+        "src://ps:v1", "dst://ps:v1", options=CopyOptions(retry_delay=0.2)
+    )
+    assert result.retries == 2
+    assert len(waits) == 2
+    assert 0.1 <= waits[0] <= 0.2
+    assert 0.2 <= waits[1] <= 0.4
+
+
+def test_a_retry_resets_the_blobs_progress(world: World) -> None:
+    size = 3 * 1024 * 1024
+    manifest, big, _ = _big_image(world, "src://pr:v1", size)
+    world.dst.faults.add("blob_put", TransportError("reset"), digest=big, after=2 * 1024 * 1024)
+    events: list[ProgressEvent] = []
+    result = world.client.image_copy(
+        "src://pr:v1", "dst://pr:v1", options=FAST, progress=events.append
+    )
+    mine = [e for e in events if e.digest == big]
+    kinds = [e.kind for e in mine]
+    assert kinds.count("blob-start") == 1
+    assert kinds.count("blob-retry") == 1
+    assert kinds[-1] == "blob-done"
+    retry_at = kinds.index("blob-retry")
+    before = [e.done_bytes for e in mine[:retry_at] if e.kind == "blob-progress"]
+    after = [e.done_bytes for e in mine[retry_at:] if e.kind == "blob-progress"]
+    assert before
+    assert after
+    assert after[0] < before[-1], "progress did not start again from 0"
+    assert after == sorted(after)
+    retry = mine[retry_at]
+    assert retry.done_bytes == 0
+    assert retry.detail.startswith("attempt 2 of 3: ")
+    assert "reset" in retry.detail
+    assert mine[-1].done_bytes == size
+    assert manifest.config is not None
+    assert result.bytes_copied == size + manifest.config.size, "only the last attempt counts"
+
+
+# -- manifests -----------------------------------------------------------------------------------
+def test_manifest_reads_and_the_first_checks_are_retried(world: World) -> None:
+    image = index_of([oci_image("mr-a"), oci_image("mr-b", platform="linux/arm64")])
+    world.put("src://mr:v1", image)
+    child = image.children[1].digest
+    world.src.faults.add("manifest_head", TransportError("refused"))  # the source's top HEAD
+    world.src.faults.add("manifest_get", RegistryError("busy", status=503), digest=child)
+    world.src.faults.add("manifest_get", ShortReadError("cut"), digest=child)
+    result = world.client.image_copy("src://mr:v1", "dst://mr:v1", options=FAST)
+    assert result.retries == 3
+    assert world.client.manifest_get("dst://mr:v1").raw == image.manifest.raw
+
+
+def test_a_manifest_push_failing_transiently_is_pushed_again(world: World) -> None:
+    image = oci_image("mp")
+    world.put("src://mp:v1", image)
+    world.dst.faults.add("manifest_put", RegistryError("busy", status=503), times=2)
+    result = world.client.image_copy("src://mp:v1", "dst://mp:v1", options=FAST)
+    assert result.retries == 2
+    assert result.manifests_pushed == 1
+    assert len(world.log.ops("manifest_put")) == 3
+    assert world.client.manifest_get("dst://mp:v1").raw == image.manifest.raw
+
+
+def test_a_manifest_push_whose_answer_was_lost_is_not_sent_again(world: World) -> None:
+    image = oci_image("ml")
+    world.put("src://ml:v1", image)
+    world.dst.faults.add("manifest_put", TransportError("reset"), landed=True)
+    events: list[ProgressEvent] = []
+    result = world.client.image_copy(
+        "src://ml:v1", "dst://ml:v1", options=FAST, progress=events.append
+    )
+    assert result.retries == 1
+    assert len(world.log.ops("manifest_put")) == 1
+    assert [e.detail for e in events if e.kind == "manifest"] == ["exists"]
+
+
+def test_a_manifest_push_failing_for_good_names_it_after_bounded_attempts(world: World) -> None:
+    image = oci_image("mg")
+    world.put("src://mg:v1", image)
+    world.dst.faults.add("manifest_put", RegistryError("down", status=500), times=99)
+    with pytest.raises(CopyError, match="gave up after 3 attempts") as info:
+        world.client.image_copy("src://mg:v1", "dst://mg:v1", options=FAST)
+    assert info.value.digest == str(image.digest)
+    assert len(world.log.ops("manifest_put")) == 3
+
+
+def test_referrers_and_tag_lists_are_retried(world: World) -> None:
+    image = oci_image("rt")
+    world.put("src://rt:v1", image)
+    world.put(f"src://rt:sha256-{image.digest.encoded}.sig", oci_image("rt-sig"))
+    world.src.faults.add("referrers", TransportError("reset"))
+    world.src.faults.add("tag_list", RegistryError("busy", status=502))
+    result = world.client.image_copy(
+        "src://rt:v1",
+        "dst://rt:v1",
+        options=CopyOptions(referrers=True, digest_tags=True, retry_delay=0),
+    )
+    assert result.retries == 2
+    assert f"sha256-{image.digest.encoded}.sig" in result.tags_copied
+
+
+def test_a_final_manifest_error_is_not_retried(world: World) -> None:
+    image = oci_image("mf")
+    world.put("src://mf:v1", image)
+    world.dst.faults.add("manifest_put", ManifestInvalidError("schema says no"), times=5)
+    with pytest.raises(CopyError, match="schema says no"):
+        world.client.image_copy("src://mf:v1", "dst://mf:v1", options=FAST)
+    assert len(world.log.ops("manifest_put")) == 1
+
+
+# -- cancellation --------------------------------------------------------------------------------
+def test_a_sibling_failure_cuts_a_retry_pause_short_and_stops_retries(world: World) -> None:
+    image, layer = _one_layer("cancel")
+    config = image.manifest.config
+    assert config is not None
+    world.put("src://cc:v1", image)
+    # The layer fails transiently at once and would wait 15-30 s before trying again; the
+    # config then fails for good, which cancels the copy: the pause must end there.
+    world.dst.faults.add("blob_put", TransportError("reset"), digest=layer, times=5)
+    world.dst.faults.add("blob_put", UnauthorizedError("token revoked"), digest=config.digest, delay=0.2)
+    started = time.monotonic()
+    with pytest.raises(CopyError, match="token revoked"):
+        world.client.image_copy(
+            "src://cc:v1", "dst://cc:v1", options=CopyOptions(concurrency=2, retry_delay=30)
+        )
+    assert time.monotonic() - started < 5
+    assert _puts(world, layer) == 1
+
+
+def test_nothing_is_retried_once_the_copy_is_cancelled() -> None:
+    cancelled = threading.Event()
+    retrier = Retrier(RetryPolicy(attempts=5, delay=0), cancelled)
+    calls: list[int] = []
+
+    def step() -> None:
+        calls.append(1)
+        cancelled.set()
+        raise TransportError("reset while the copy was being cancelled")
+
+    with pytest.raises(TransportError):
+        retrier.call(step, what="x")
+    assert (len(calls), retrier.retries) == (1, 0)
+
+
+def test_attempts_and_delay_are_validated(world: World) -> None:
+    world.put("src://va:v1", oci_image("va"))
+    with pytest.raises(OCIStoreError, match="attempts"):
+        world.client.image_copy("src://va:v1", "dst://va:v1", options=CopyOptions(attempts=0))
+    with pytest.raises(OCIStoreError, match="retry_delay"):
+        world.client.image_copy("src://va:v1", "dst://va:v1", options=CopyOptions(retry_delay=-1))
+
+
+def test_a_copy_without_trouble_reports_no_retries(world: World) -> None:
+    world.put("src://ok:v1", oci_image("ok"))
+    assert world.client.image_copy("src://ok:v1", "dst://ok:v1").retries == 0
