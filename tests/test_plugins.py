@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {}
     for name in ("example", "broken", "conflicting"):
         target = tmp_path_factory.mktemp(f"site-{name}")
+        # Build from a copy: an in-tree build would leave build/ and *.egg-info behind.
+        source = tmp_path_factory.mktemp(f"src-{name}") / name
+        shutil.copytree(FIXTURES / name, source)
         subprocess.run(
             [
                 sys.executable,
@@ -112,6 +116,19 @@ def test_two_plugins_claiming_one_scheme_name_both(installed: dict[str, Path]) -
     assert "SchemeConflictError" in proc.stderr
     assert "ocistore-ocidir" in proc.stderr
     assert "ocistore-conflicting-plugin" in proc.stderr
+
+
+def test_no_plugin_can_take_over_the_default_scheme() -> None:
+    class Usurper:
+        @hookimpl
+        def ocistore_add_schemes(self, registry: object) -> None:
+            registry.add(SchemeSpec("reg", str, str))  # type: ignore[attr-defined,arg-type]
+
+    router = Router(plugins=[("usurper", Usurper())])
+    with pytest.raises(
+        SchemeConflictError, match=r"'reg' is claimed by two plugins: reg \(ocistore-reg"
+    ):
+        router.parse("alpine")
 
 
 def test_autoload_switch_turns_off_entry_points(installed: dict[str, Path]) -> None:

@@ -6,6 +6,7 @@ import io
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -244,3 +245,25 @@ def test_the_context_manager_closes_and_every_location_is_closed_despite_errors(
             client.close()
     assert failures == ["dst://x1", "dst://x2"]
     assert any("dst://x2" in note for note in info.value.__notes__)
+
+
+def test_batch_and_gc_lock_reach_the_scheme(tmp_path: Path) -> None:
+    """Client.batch groups index writes in a layout; gc_lock keeps loose blobs through close."""
+    from ocistore.testing.content import oci_image
+
+    layout = f"ocidir://{tmp_path}/lay"
+    images = {f"t{i}": oci_image(f"batch-{i}", layers=1) for i in range(4)}
+    with Client() as client:
+        with client.batch(layout):
+            for tag, image in images.items():
+                for d, data in image.blobs.items():
+                    client.blob_put(layout, io.BytesIO(data), digest=d, length=len(data))
+                client.manifest_put(f"{layout}:{tag}", image.manifest)
+            index = (tmp_path / "lay" / "index.json").read_text()
+            assert "t3" not in index  # not flushed yet: one write at the end of the batch
+        assert sorted(client.tag_list(layout)) == sorted(images)
+        loose = b"a blob no manifest references yet"
+        with client.gc_lock(layout):
+            d, _ = client.blob_put(layout, io.BytesIO(loose))
+            client.close(layout)  # GC runs, but must not take the blob while the lock is held
+            assert client.blob_head(layout, d).size == len(loose)

@@ -265,6 +265,10 @@ class ProbeScheme(MemoryScheme):
             return self.config.fake_referrers[digest]
         return super().referrers(ref, digest, artifact_type=artifact_type)
 
+    def tag_list(self, ref: Ref, *, limit: int | None = None, last: str | None = None) -> list[str]:
+        self.config.faults.strike("tag_list", None)
+        return super().tag_list(ref, limit=limit, last=last)
+
     def gc_lock(self, ref: Ref) -> contextlib.AbstractContextManager[None]:
         @contextlib.contextmanager
         def hold() -> Iterator[None]:
@@ -296,11 +300,6 @@ class FakeRegistryScheme(ProbeScheme):
     ``Ref.same_registry`` (and with it cross-repository mounts) means something."""
 
     name = "reg"
-
-
-    def tag_list(self, ref: Ref, *, limit: int | None = None, last: str | None = None) -> list[str]:
-        self.config.faults.strike("tag_list", None)
-        return super().tag_list(ref, limit=limit, last=last)
 
 
 class _CutStream:

@@ -143,7 +143,9 @@ def test_the_retrier_counts_restarts_and_notes_the_attempts_on_the_final_error()
 
 # -- blobs ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("error", TRANSIENT[:-1], ids=_name)
-def test_a_blob_upload_failing_transiently_once_is_sent_again(world: World, error: Exception) -> None:
+def test_a_blob_upload_failing_transiently_once_is_sent_again(
+    world: World, error: Exception
+) -> None:
     image, layer = _one_layer("once")
     world.put("src://on:v1", image)
     world.dst.faults.add("blob_put", error, digest=layer)
@@ -199,14 +201,20 @@ def test_a_failing_existence_check_is_retried_too(world: World) -> None:
 def test_a_blob_whose_answer_was_lost_is_not_sent_twice(world: World) -> None:
     image, layer = _one_layer("lost")
     world.put("src://ls:v1", image)
-    world.dst.faults.add("blob_put", RegistryError("gateway", status=502), digest=layer, landed=True)
+    world.dst.faults.add(
+        "blob_put", RegistryError("gateway", status=502), digest=layer, landed=True
+    )
     events: list[ProgressEvent] = []
     result = world.client.image_copy(
         "src://ls:v1", "dst://ls:v1", options=FAST, progress=events.append
     )
     assert result.retries == 1
     assert _puts(world, layer) == 1
-    assert [e.kind for e in events if e.digest == layer] == ["blob-start", "blob-retry", "blob-skip"]
+    assert [e.kind for e in events if e.digest == layer] == [
+        "blob-start",
+        "blob-retry",
+        "blob-skip",
+    ]
     assert result.blobs_skipped == 1
 
 
@@ -374,7 +382,9 @@ def test_a_sibling_failure_cuts_a_retry_pause_short_and_stops_retries(world: Wor
     # The layer fails transiently at once and would wait 15-30 s before trying again; the
     # config then fails for good, which cancels the copy: the pause must end there.
     world.dst.faults.add("blob_put", TransportError("reset"), digest=layer, times=5)
-    world.dst.faults.add("blob_put", UnauthorizedError("token revoked"), digest=config.digest, delay=0.2)
+    world.dst.faults.add(
+        "blob_put", UnauthorizedError("token revoked"), digest=config.digest, delay=0.2
+    )
     started = time.monotonic()
     with pytest.raises(CopyError, match="token revoked"):
         world.client.image_copy(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, cast
 
@@ -120,6 +121,19 @@ class Client:
     def info(self, ref: RefLike) -> SchemeInfo:
         """The capabilities of the scheme serving ``ref``."""
         return self.scheme(ref).info()
+
+    def batch(self, ref: RefLike) -> AbstractContextManager[None]:
+        """Group many writes at ``ref`` (e.g. thousands of tags into one layout) so the scheme
+        commits them together; see :meth:`ocistore.scheme.Scheme.batch`."""
+        scheme, parsed = self._route(ref)
+        self._wrote(parsed)
+        return scheme.batch(parsed.bare())
+
+    def gc_lock(self, ref: RefLike) -> AbstractContextManager[None]:
+        """Hold off garbage collection at ``ref`` (by this or another process) while content is
+        assembled there piece by piece, e.g. blobs pushed before the manifest that uses them."""
+        scheme, parsed = self._route(ref)
+        return scheme.gc_lock(parsed.bare())
 
     def ping(self, ref: RefLike) -> None:
         """Check that ``ref``'s location answers; raises what a real call would."""

@@ -218,14 +218,16 @@ class ManifestTests(SchemeFixtures):
         push(scheme, repo.with_tag("present"), oci_image("present"))
         with pytest.raises(NotFoundError, match="absent"):
             scheme.manifest_get(repo.with_tag("absent"))
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError, match="absent"):
             scheme.manifest_head(repo.with_tag("absent"))
 
     def test_missing_digest_is_not_found(self, scheme: Scheme, repo: Ref) -> None:
         push(scheme, repo.with_tag("present"), oci_image("present"))
         missing = Digest.from_bytes(b"no such manifest")
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError, match=missing.encoded[:12]):
             scheme.manifest_get(repo.with_digest(missing))
+        with pytest.raises(NotFoundError, match=missing.encoded[:12]):
+            scheme.manifest_head(repo.with_digest(missing))
 
     def test_put_by_digest_checks_the_digest(self, scheme: Scheme, repo: Ref) -> None:
         image = oci_image("by-digest")

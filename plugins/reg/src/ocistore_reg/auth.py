@@ -374,6 +374,9 @@ class Authenticator:
                 cert=self._cert,
                 timeout=self._timeout,
                 allow_redirects=allow_redirects,
+                # The session ignores the environment (no .netrc near secrets), so proxies
+                # from HTTPS_PROXY/NO_PROXY are applied per URL, as for registry requests.
+                proxies=requests.utils.get_environ_proxies(realm.url),
                 **kwargs,
             )
         except requests.RequestException as exc:

@@ -1,0 +1,412 @@
+"""Copies against a flaky real registry: transient faults are survived, permanent ones reported.
+
+A small HTTP/1.1 relay (:class:`FaultProxy`, 127.0.0.1 only) sits in front of the session's real
+docker-registry and follows a script of faults: answer 503 instead of forwarding, reset the
+connection half-way through a request body, cut a response body short, hide ``Range`` so a cut
+download cannot be resumed in place. Everything else passes through unchanged, ``Host`` header
+included, so the registry's ``Location`` answers point back at the relay. Another test kills a
+registry process mid-copy and starts a second one on the same storage.
+
+The ``reg`` plugin's own retries are shortened (two attempts per request, millisecond pauses),
+so that the engine's per-step retries are what is tested, each test stays well under a minute,
+and faults that outlast the plugin's patience are cheap to script.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import re
+import signal
+import socket
+import struct
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from ocistore import mediatype as mt
+from ocistore.client import Client
+from ocistore.copy import CopyOptions, CopyResult, ProgressEvent
+from ocistore.descriptor import Descriptor
+from ocistore.digest import Digest
+from ocistore.errors import CopyError, TransportError
+from ocistore.manifest import Manifest
+from ocistore.settings import Settings
+from ocistore.testing.content import Image, oci_image, push, random_bytes
+from tests.support.registry import RunningRegistry, _base_config, _free_port, _launch
+
+pytestmark = [pytest.mark.registry, pytest.mark.timeout(120)]
+
+REG_OPTIONS = {
+    "retries": 2,
+    "retry_delay": 0.01,
+    "retry_max_delay": 0.05,
+    "retry_total": 5,
+    "connect_timeout": 5,
+    "read_timeout": 20,
+}
+FAST = CopyOptions(retry_delay=0.01)
+BIG = 3 * 1024 * 1024  # big enough that a reset lands while the body is still being sent
+
+Action = Literal["status", "reset", "cut", "norange"]
+# Hop-by-hop headers, and the length, which the relay sets itself.
+_HOP = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "te", "upgrade"}
+)
+
+
+# -- the relay ---------------------------------------------------------------------------------
+@dataclass
+class Rule:
+    """Do ``action`` to the next ``times`` requests (``-1``: all) matching method and pattern."""
+
+    method: str
+    pattern: str
+    action: Action
+    status: int = 503
+    times: int = 1
+    hits: int = 0
+
+    def takes(self, method: str, target: str) -> bool:
+        live = self.times < 0 or self.hits < self.times
+        return live and method == self.method and re.search(self.pattern, target) is not None
+
+
+class FaultProxy:
+    """A thread-per-connection HTTP/1.1 relay to ``upstream`` (``127.0.0.1:PORT``)."""
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.rsplit(":", 1)
+        self._upstream = (host, int(port))
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.host = f"127.0.0.1:{self._server.getsockname()[1]}"
+        self.rules: list[Rule] = []
+        self._lock = threading.Lock()
+        self._clients: set[socket.socket] = set()
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> FaultProxy:
+        self._spawn(self._accept)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.close()
+        with self._lock:
+            for sock in self._clients:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def rule(self, method: str, pattern: str, action: Action, **kw: Any) -> Rule:
+        rule = Rule(method, pattern, action, **kw)
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def _spawn(self, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._server.accept()
+            except OSError:
+                return
+            self._spawn(self._serve, sock)
+
+    def _serve(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._clients.add(sock)
+        rfile = sock.makefile("rb")
+        try:
+            while self._exchange(sock, rfile):
+                pass
+        except OSError:
+            pass
+        finally:
+            rfile.close()
+            sock.close()
+            with self._lock:
+                self._clients.discard(sock)
+
+    def _match(self, method: str, target: str) -> Rule | None:
+        with self._lock:
+            for rule in self.rules:
+                if rule.takes(method, target):
+                    rule.hits += 1
+                    return rule
+        return None
+
+    def _exchange(self, sock: socket.socket, rfile: Any) -> bool:
+        """Relay one request; False when the connection is to end."""
+        line = rfile.readline(65537)
+        if not line:
+            return False
+        method, target, _ = line.decode("latin-1").split(" ", 2)
+        headers: list[tuple[str, str]] = []
+        while (raw := rfile.readline(65537)) not in (b"\r\n", b"\n", b""):
+            name, _, value = raw.decode("latin-1").partition(":")
+            headers.append((name.strip(), value.strip()))
+        lookup = {k.lower(): v for k, v in headers}
+        rule = self._match(method, target)
+        if rule is not None and rule.action == "reset":
+            rfile.read(int(lookup.get("content-length") or 0) // 2)
+            # Linger 0: close() sends RST, as a crashing peer or a broken middlebox would.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return False
+        body = _read_body(rfile, lookup)
+        if rule is not None and rule.action == "status":
+            text = b'{"errors":[{"code":"UNAVAILABLE","message":"injected by the test"}]}'
+            head = f"HTTP/1.1 {rule.status} Injected\r\nContent-Type: application/json\r\n"
+            sock.sendall(f"{head}Content-Length: {len(text)}\r\n\r\n".encode() + text)
+            return True
+        if rule is not None and rule.action == "norange":
+            headers = [(k, v) for k, v in headers if k.lower() != "range"]
+        status, reason, answer, data = self._forward(method, target, headers, body)
+        lines = [f"HTTP/1.1 {status} {reason}"]
+        lines += [f"{k}: {v}" for k, v in answer if k.lower() not in _HOP]
+        length = dict((k.lower(), v) for k, v in answer).get("content-length")
+        if method == "HEAD" and length is not None:
+            lines.append(f"Content-Length: {length}")
+        elif method != "HEAD" and status not in (204, 304):
+            lines.append(f"Content-Length: {len(data)}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if rule is not None and rule.action == "cut":
+            sock.sendall(head + data[: len(data) // 2])
+            return False
+        sock.sendall(head + (b"" if method == "HEAD" else data))
+        return lookup.get("connection", "").lower() != "close"
+
+    def _forward(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        conn = http.client.HTTPConnection(*self._upstream, timeout=30)
+        try:
+            conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+            for name, value in headers:
+                if name.lower() not in _HOP:
+                    conn.putheader(name, value)
+            if body or method in ("PUT", "POST", "PATCH"):
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body or None)
+            response = conn.getresponse()
+            return response.status, response.reason, response.getheaders(), response.read()
+        finally:
+            conn.close()
+
+
+def _read_body(rfile: Any, headers: dict[str, str]) -> bytes:
+    if "chunked" not in headers.get("transfer-encoding", "").lower():
+        return bytes(rfile.read(int(headers.get("content-length") or 0)))
+    parts = []
+    while size := int(rfile.readline().split(b";")[0], 16):
+        parts.append(rfile.read(size))
+        rfile.readline()
+    while rfile.readline() not in (b"\r\n", b"\n", b""):
+        pass  # trailers
+    return b"".join(parts)
+
+
+# -- fixtures and helpers ------------------------------------------------------------------------
+@pytest.fixture
+def proxy(registry_anon: RunningRegistry) -> Iterator[FaultProxy]:
+    with FaultProxy(registry_anon.host) as relay:
+        yield relay
+
+
+@pytest.fixture
+def client() -> Iterator[Client]:
+    settings = Settings(docker_config=False, options={"reg": dict(REG_OPTIONS)})
+    with Client(settings=settings) as c:
+        yield c
+
+
+def big_image(seed: str, layers: int = 2) -> Image:
+    """An OCI image whose layers are :data:`BIG` random bytes each."""
+    base = oci_image(seed, layers=1)
+    blobs = {d: b for d, b in base.blobs.items() if d != base.manifest.layers[0].digest}
+    entries = []
+    for i in range(layers):
+        payload = random_bytes(BIG, f"{seed}-{i}")
+        digest = Digest.from_bytes(payload)
+        blobs[digest] = payload
+        entries.append(Descriptor(mt.OCI_LAYER, digest, BIG).to_dict())
+    data: dict[str, Any] = dict(base.manifest.data)
+    data["layers"] = entries
+    return Image(Manifest.from_data(data), blobs)
+
+
+def unique(name: str) -> str:
+    return f"faults-{uuid.uuid4().hex[:8]}/{name}"
+
+
+def seed_source(client: Client, kind: str, registry: RunningRegistry, tmp: Path, image: Image) -> str:
+    """Put ``image`` in a layout or straight into the registry (not via the relay)."""
+    ref = f"ocidir://{tmp / 'src'}:v1" if kind == "ocidir" else f"{registry.host}/{unique('src')}:v1"
+    parsed = client.parse(ref)
+    push(client.scheme(parsed), parsed, image)
+    client.close(parsed)
+    return ref
+
+
+def check_copy(client: Client, result: CopyResult, target: str, image: Image) -> None:
+    """Same digest and bytes as the source, and every blob reads back and verifies."""
+    assert result.digest == image.digest
+    assert client.manifest_get(target).raw == image.manifest.raw
+    repo = client.parse(target).bare()
+    for digest, payload in image.blobs.items():
+        with client.blob_get(repo, digest, size=len(payload)) as reader:
+            reader.verify_to_end()
+
+
+def last_layer(image: Image) -> Digest:
+    return image.manifest.layers[-1].digest
+
+
+# -- transient faults are survived ---------------------------------------------------------------
+@pytest.mark.parametrize("source_kind", ["ocidir", "reg"])
+@pytest.mark.parametrize("action", ["status", "reset"])
+def test_a_failed_blob_upload_is_sent_again(
+    client: Client,
+    proxy: FaultProxy,
+    registry_anon: RunningRegistry,
+    tmp_path: Path,
+    source_kind: str,
+    action: Action,
+) -> None:
+    """A 503 to the upload's PUT, or a reset half-way through its body: the plugin cannot
+    resend a streamed body, so the engine starts that blob again from a fresh source read."""
+    image = big_image(f"put-{action}-{source_kind}")
+    source = seed_source(client, source_kind, registry_anon, tmp_path, image)
+    layer = last_layer(image)
+    rule = proxy.rule("PUT", rf"/blobs/uploads/.*{layer.encoded}", action)
+    target = f"{proxy.host}/{unique('dst')}:v1"
+    events: list[ProgressEvent] = []
+    result = client.image_copy(source, target, options=FAST, progress=events.append)
+    assert rule.hits == 1
+    assert result.retries == 1
+    assert [e.kind for e in events if e.digest == layer].count("blob-retry") == 1
+    assert result.blobs_copied == len(image.blobs)
+    check_copy(client, result, target, image)
+    check_copy(client, result, target.replace(proxy.host, registry_anon.host), image)
+
+
+def test_a_cut_download_is_resumed_in_place_by_the_plugin(
+    client: Client, proxy: FaultProxy, registry_anon: RunningRegistry, tmp_path: Path
+) -> None:
+    image = big_image("cut-range")
+    source = seed_source(client, "reg", registry_anon, tmp_path, image)
+    layer = last_layer(image)
+    rule = proxy.rule("GET", rf"/blobs/sha256:{layer.encoded}", "cut")
+    target = f"ocidir://{tmp_path / 'out'}:v1"
+    result = client.image_copy(source.replace(registry_anon.host, proxy.host), target, options=FAST)
+    assert rule.hits == 1
+    assert result.retries == 0, "a Range resume needs no restart of the blob"
+    check_copy(client, result, target, image)
+
+
+def test_a_cut_download_that_cannot_resume_is_read_again(
+    client: Client, proxy: FaultProxy, registry_anon: RunningRegistry, tmp_path: Path
+) -> None:
+    """The relay hides ``Range``, so the plugin's resume gets the whole blob again (200) and
+    gives up with a short read; the engine then restarts the blob from a fresh GET."""
+    image = big_image("cut-norange")
+    source = seed_source(client, "reg", registry_anon, tmp_path, image)
+    layer = last_layer(image)
+    cut = proxy.rule("GET", rf"/blobs/sha256:{layer.encoded}", "cut")
+    proxy.rule("GET", rf"/blobs/sha256:{layer.encoded}", "norange", times=-1)
+    target = f"ocidir://{tmp_path / 'out'}:v1"
+    result = client.image_copy(source.replace(registry_anon.host, proxy.host), target, options=FAST)
+    assert cut.hits == 1
+    assert result.retries == 1
+    check_copy(client, result, target, image)
+
+
+def test_manifest_push_failures_that_outlast_the_plugins_retries_are_retried(
+    client: Client, proxy: FaultProxy, registry_anon: RunningRegistry, tmp_path: Path
+) -> None:
+    image = oci_image("manifest-503", layers=2)
+    source = seed_source(client, "ocidir", registry_anon, tmp_path, image)
+    rule = proxy.rule("PUT", r"/manifests/", "status", status=503, times=REG_OPTIONS["retries"])
+    target = f"{proxy.host}/{unique('dst')}:v1"
+    result = client.image_copy(source, target, options=FAST)
+    assert rule.hits == REG_OPTIONS["retries"]
+    assert result.retries == 1
+    assert result.manifests_pushed == 1
+    check_copy(client, result, target, image)
+
+
+# -- permanent faults are reported, and a rerun resumes --------------------------------------------
+def test_a_permanent_failure_names_ref_and_digest_and_a_rerun_resumes(
+    client: Client, proxy: FaultProxy, registry_anon: RunningRegistry, tmp_path: Path
+) -> None:
+    image = big_image("permanent", layers=3)
+    source = seed_source(client, "ocidir", registry_anon, tmp_path, image)
+    layer = last_layer(image)
+    rule = proxy.rule("PUT", rf"/blobs/uploads/.*{layer.encoded}", "status", status=500, times=-1)
+    target = f"{proxy.host}/{unique('dst')}:v1"
+    options = CopyOptions(concurrency=1, retry_delay=0.01)
+    with pytest.raises(CopyError) as info:
+        client.image_copy(source, target, options=options)
+    error = info.value
+    assert error.digest == str(layer)
+    assert error.ref is not None
+    assert error.ref.endswith(f"@{layer}")
+    assert f"{layer}" in str(error)
+    assert "gave up after 3 attempts" in str(error)
+    assert "500" in str(error)
+    assert rule.hits == 3, "one PUT per attempt: bounded, and never resent by the plugin"
+    assert error.hint is not None
+    assert "again" in error.hint
+    rule.times = 0  # the registry recovers
+    result = client.image_copy(source, target, options=options)
+    assert result.blobs_skipped == len(image.blobs) - 1 > 0
+    assert result.blobs_copied == 1
+    assert result.retries == 0
+    check_copy(client, result, target, image)
+
+
+def test_a_registry_killed_mid_copy_and_restarted_on_its_storage_resumes(
+    client: Client, tmp_path: Path
+) -> None:
+    image = big_image("killed", layers=4)
+    source = seed_source(client, "ocidir", None, tmp_path, image)  # type: ignore[arg-type]
+    root, data_dir = tmp_path / "registry", tmp_path / "registry" / "data"
+    data_dir.mkdir(parents=True)
+    port = _free_port()
+    target = f"127.0.0.1:{port}/{unique('dst')}:v1"
+    stored: list[Digest] = []
+
+    def kill_after_first_blob(pid: int) -> Any:
+        def on_event(event: ProgressEvent) -> None:
+            if event.kind == "blob-done" and not stored:
+                stored.append(event.digest)
+                os.kill(pid, signal.SIGKILL)
+
+        return on_event
+
+    with _launch(root, _base_config(port, data_dir), "http", None) as (_, _, pid):
+        with pytest.raises(CopyError) as info:
+            client.image_copy(
+                source,
+                target,
+                options=CopyOptions(concurrency=1, retry_delay=0.01),
+                progress=kill_after_first_blob(pid),
+            )
+        assert isinstance(info.value.__cause__, TransportError)
+        assert stored
+    client.close()
+    with _launch(root, _base_config(port, data_dir), "http", None):
+        result = client.image_copy(source, target, options=FAST)
+        assert result.blobs_skipped >= 1
+        assert result.blobs_copied == len(image.blobs) - result.blobs_skipped
+        check_copy(client, result, target, image)
