@@ -47,6 +47,9 @@ def test_image_copy_json_reports_counts(tmp_path: Path, store: Path) -> None:
     assert data["blobsMounted"] == len(image.blobs)
     again = run("--format", "json", "image", "cp", src, f"ocidir://{tmp_path}/dst:v1").json()
     assert again["blobsCopied"] == 0
+    assert (data["retries"], again["retries"]) == (0, 0)
+    bad = run("image", "copy", "--attempts", "0", src, f"ocidir://{tmp_path}/dst2:v1", expect=1)
+    assert "attempts" in bad.stderr
 
 
 def test_image_copy_with_platform_makes_a_sparse_index(tmp_path: Path, store: Path) -> None:

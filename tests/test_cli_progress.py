@@ -105,3 +105,34 @@ def test_piped_copy_is_silent(tmp_path: Path) -> None:
     src = seed(tmp_path / "src", "v1", _big_image())
     res = run("image", "copy", src, f"ocidir://{tmp_path}/dst:v1")
     assert res.stderr == ""
+
+
+def test_bars_account_for_retries_and_late_skips() -> None:
+    """A retried blob starts its bar again; one found at the target after a retry is dropped,
+    and the total still ends at the sum of the sizes."""
+    import io
+
+    from ocistore.cli.progress import _Bars
+    from ocistore.copy import ProgressEvent
+    from ocistore.digest import Digest
+    from ocistore.ref import parse_path_reference
+
+    ref = parse_path_reference("ocidir", "ocidir://x:t")
+    a, b = Digest.from_bytes(b"a"), Digest.from_bytes(b"b")
+    bars = _Bars(io.StringIO())
+
+    def ev(kind: str, digest: Digest, done: int = 0) -> None:
+        bars(ProgressEvent(kind, digest, 100, done, ref))  # type: ignore[arg-type]
+
+    ev("blob-start", a)
+    ev("blob-progress", a, 60)
+    ev("blob-retry", a)
+    assert bars.progress.tasks[0].completed == 0  # the total gave back the 60 bytes
+    ev("blob-progress", a, 100)
+    ev("blob-done", a, 100)
+    ev("blob-start", b)
+    ev("blob-progress", b, 30)
+    ev("blob-skip", b)
+    total = bars.progress.tasks[0]
+    assert (total.completed, total.total) == (200, 200)
+    assert len(bars.progress.tasks) == 1  # only the total bar is left

@@ -63,6 +63,13 @@ def register(verbs: Subparsers) -> None:
         help="copy layers that carry external urls (foreign/non-distributable)",
     )
     p.add_argument(
+        "--attempts",
+        type=int,
+        default=3,
+        metavar="N",
+        help="tries per blob or manifest on transient errors (default 3; 1 = no retry)",
+    )
+    p.add_argument(
         "--no-progress", action="store_true", help="no progress bars, even on a terminal"
     )
 
@@ -127,6 +134,7 @@ def cmd_copy(ctx: Context) -> None:
         force_recursive=a.force_recursive,
         include_external=a.include_external,
         concurrency=ctx.opts.concurrency,
+        attempts=a.attempts,
     )
     with progress_bars(ctx.out.stderr, enabled=not a.no_progress) as progress:
         result = client.image_copy(src, dst, options=options, progress=progress)
@@ -146,6 +154,7 @@ def cmd_copy(ctx: Context) -> None:
         "manifestsSkipped": result.manifests_skipped,
         "referrersCopied": result.referrers_copied,
         "tagsCopied": list(result.tags_copied),
+        "retries": result.retries,
     }
 
     def text() -> str:
@@ -160,6 +169,8 @@ def cmd_copy(ctx: Context) -> None:
         parts.append(f"{result.manifests_pushed} manifests pushed")
         if result.referrers_copied:
             parts.append(f"{result.referrers_copied} referrers")
+        if result.retries:
+            parts.append(f"{result.retries} transfers retried")
         line = f"copied {src} -> {dst}\ndigest: {result.digest}\n" + ", ".join(parts)
         if result.sparse:
             line += f"\nplatform filter made a new index (source was {result.source_digest})"

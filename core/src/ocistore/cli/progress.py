@@ -75,7 +75,18 @@ class _Bars:
                 task, done = self._tasks.pop(key)
                 self.progress.advance(self._total, max(0, size - done))
                 self.progress.remove_task(task)
+            elif kind == "blob-retry" and key in self._tasks:
+                # the transfer starts again from byte 0: take back what this bar counted
+                task, done = self._tasks[key]
+                self.progress.update(task, completed=0)
+                self.progress.advance(self._total, -done)
+                self._tasks[key] = (task, 0)
             elif kind == "blob-skip":
+                if key in self._tasks:  # started, then found at the target after a retry
+                    task, done = self._tasks.pop(key)
+                    self.progress.remove_task(task)
+                    self.progress.advance(self._total, size - done)
+                    return
                 self._grow_total(size)
                 self.progress.advance(self._total, size)
             elif kind == "manifest":
