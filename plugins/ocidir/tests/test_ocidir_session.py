@@ -94,9 +94,15 @@ def test_concurrent_writer_changes_are_merged_not_overwritten(scheme: OCIDir, la
     mine, theirs = oci_image("mine"), oci_image("theirs")
     with scheme.session(layout):
         push(scheme, layout.with_tag("mine"), mine)
+        scheme.tag_delete(layout.with_tag("seed"))  # pending in our session
         push(other, layout.with_tag("theirs"), theirs)  # lands on disk first
-        other.tag_delete(layout.with_tag("seed"))
-        scheme.tag_delete(layout.with_tag("seed"))  # ours too: replay tolerates it
+        other.tag_delete(layout.with_tag("seed"))  # theirs too: our replay tolerates it
+        push(other, layout.with_tag("gone"), oci_image("gone"))
+        other.tag_delete(layout.with_tag("gone"))
+        # The session reads what they did, as it would without a session.
+        assert scheme.tag_list(layout) == ["mine", "theirs"]
+        with pytest.raises(TagNotFoundError):
+            scheme.tag_delete(layout.with_tag("gone"))
     assert sorted(t for t in names(layout) if t) == ["mine", "theirs"]
 
 

@@ -8,9 +8,11 @@ reason, including a wrong digest or size, removes its temp file before raising.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
+from collections.abc import Callable
 
 from ocistore.blob import BlobReader, RawStream
 from ocistore.digest import Digest, Hasher
@@ -112,17 +114,27 @@ class BlobStore:
 
     # -- writing --------------------------------------------------------------------------------
     def put(
-        self, reader: RawStream, digest: Digest | None, length: int | None
+        self,
+        reader: RawStream,
+        digest: Digest | None,
+        length: int | None,
+        *,
+        claim: Callable[[Digest], None] | None = None,
     ) -> tuple[Digest, int]:
         """Stream ``reader`` into the layout; verify ``digest``/``length`` when given.
 
         A blob that already exists under the given digest (and length) is not rewritten and the
-        reader is not consumed: it was verified when it was written.
+        reader is not consumed: it was verified when it was written. ``claim`` is called with
+        the digest before the blob is looked for or renamed into place (a session uses it to
+        keep a blob it was about to unlink).
         """
         if digest is not None:
-            existing = self.layout.blob_path(digest)
-            if existing.is_file() and length in (None, existing.stat().st_size):
-                return digest, existing.stat().st_size
+            if claim is not None:
+                claim(digest)
+            with contextlib.suppress(FileNotFoundError):  # deleted meanwhile: upload it
+                size = self.layout.blob_path(digest).stat().st_size
+                if length in (None, size):
+                    return digest, size
         algorithm = digest.algorithm if digest is not None else "sha256"
         directory = self.layout.ensure_blob_dir(algorithm)
         hasher = Hasher(algorithm)
@@ -155,6 +167,8 @@ class BlobStore:
                     f"blob for OCI layout {self.layout}: expected {digest}, content hashes to "
                     f"{actual}"
                 )
+            if claim is not None and digest is None:
+                claim(actual)
             os.replace(tmp, self.layout.blob_path(actual))
         except BaseException:
             remove_quietly(tmp)

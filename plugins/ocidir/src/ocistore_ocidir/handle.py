@@ -5,6 +5,13 @@ session (if one is open). It is the single place that decides how an index chang
 into the open session, or as a one-change locked session of its own. Its mutex serialises the
 threads of this instance that change or read the session's view; other processes are kept out by
 the file lock inside the session.
+
+The session is the instance's, not a thread's: while any thread has a ``session()`` block open on
+the layout, every thread's changes go into it (that is how the copy engine's worker threads join
+its batch). Blocks are counted per thread: a thread's innermost blocks only nest, but when a
+thread leaves its outermost block the session is flushed, so what that block did is on disk when
+it ends even if another thread's block is still open; the last block to end closes the session.
+``hold_lock`` blocks are counted too: the lock is held while at least one is open.
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ class LayoutHandle:
         self.lock = index_lock(self.layout.root / INDEX_LOCK)
         self.mutex = threading.RLock()
         self._session: IndexSession | None = None
-        self._depth = 0
+        self._depths: dict[int, int] = {}  # owner (thread id) -> open session blocks
+        self._holds = 0  # open hold_lock blocks
 
     # -- reading ----------------------------------------------------------------------------------
     def view(self) -> Index:
@@ -45,8 +53,8 @@ class LayoutHandle:
         """
         with self.mutex:
             if self._session is not None:
-                return self._session.view()
-        return self.index_file.load()
+                return self._session.fresh_view()
+            return self.index_file.load()
 
     def deleted_in_session(self, digest: Digest) -> bool:
         with self.mutex:
@@ -80,7 +88,11 @@ class LayoutHandle:
                 single.close()
 
     def stored_again(self, digest: Digest) -> None:
-        """A blob deleted earlier in the open session was written again: do not unlink it."""
+        """A blob deleted earlier in the open session is being stored again: do not unlink it.
+
+        Call it *before* storing: a flush between the store (which finds the file still there
+        and writes nothing) and this call would unlink the blob the store just counted on.
+        """
         with self.mutex:
             if self._session is not None:
                 self._session.forget_delete(digest)
@@ -90,25 +102,44 @@ class LayoutHandle:
             self.index_file, self.lock, self.env, hold_lock=hold_lock, mutex=self.mutex
         )
 
-    def open_session(self, *, hold_lock: bool = False) -> IndexSession:
-        """Open (or join) this instance's session on the layout; see :meth:`close_session`."""
+    def open_session(self, owner: int, *, hold_lock: bool = False) -> IndexSession:
+        """Open (or join) this instance's session on the layout for one block of ``owner``
+        (the thread opening it); see :meth:`close_session`."""
         with self.mutex:
-            if self._session is None:
-                self._session = self._new_session(hold_lock=hold_lock)
-            self._depth += 1
-            return self._session
+            session = self._session
+            if session is None:
+                session = self._new_session(hold_lock=hold_lock)
+            elif hold_lock:
+                session.hold()
+            self._session = session
+            self._depths[owner] = self._depths.get(owner, 0) + 1
+            self._holds += hold_lock
+            return session
 
-    def close_session(self) -> None:
-        """Leave the session; the outermost leave flushes it and lets go of the lock.
+    def close_session(self, owner: int, *, hold_lock: bool = False) -> None:
+        """Leave a block opened by :meth:`open_session` with the same arguments.
+
+        The last block to end flushes the session and lets go of the lock; a thread leaving its
+        outermost block flushes (its changes must not wait for another thread's block); the
+        last ``hold_lock`` block to end flushes and lets go of the lock.
 
         A session batches writes, it is not a transaction: callers close it even when their
         block raised, so changes whose calls returned are kept, just as without a session.
         """
         with self.mutex:
             session = self._session
-            if session is None:
+            depth = self._depths.get(owner, 0)
+            if session is None or depth == 0:
                 raise RuntimeError("no open session")
-            self._depth -= 1
-            if self._depth == 0:
+            if depth > 1:
+                self._depths[owner] = depth - 1
+            else:
+                del self._depths[owner]
+            self._holds -= hold_lock
+            if not self._depths:
                 self._session = None
                 session.close()
+            elif self._holds == 0 and session.held:
+                session.unhold()
+            elif depth == 1:
+                session.flush()

@@ -22,7 +22,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ from ocistore.errors import LayoutError, ManifestInvalidError
 from ocistore.mediatype import OCI_INDEX
 from ocistore_ocidir.fsutil import atomic_write
 
-__all__ = ["REF_NAME", "Index", "IndexFile", "IndexStats", "tag_of_name"]
+__all__ = ["REF_NAME", "Index", "IndexFile", "IndexStats", "Snapshot", "tag_of_name"]
 
 REF_NAME = "org.opencontainers.image.ref.name"
 _TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
@@ -274,20 +276,46 @@ class IndexStats:
         )
 
 
+#: How old (by its ctime) an index.json version must be, when read, for its ``fstat`` signature
+#: alone to identify it later. A younger version may share its signature with a successor:
+#: file systems recycle inode numbers at once (ext4 hands a new file the number of one just
+#: deleted) and stamp times with a coarse clock (jiffies before Linux 6.13, whole seconds on
+#: some), so a version written within the same tick, into a recycled inode, with the same size
+#: (a tag moved to another digest) looks identical. Those are compared byte for byte instead
+#: (git's "racily clean" index entries, the same problem). The window assumes the file
+#: system's clock agrees with ours to within it.
+RACY_NS = 3_000_000_000
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One version of index.json: its bytes (``None``: no file) and their shared parse."""
+
+    raw: bytes | None
+    index: Index
+
+
+@dataclass(frozen=True)
+class _Cached:
+    signature: tuple[int, int, int, int]
+    settled: bool  # old enough, when read, for the signature to identify it
+    snapshot: Snapshot
+
+
 class IndexFile:
     """``index.json`` on disk: cached reads and atomic replacement.
 
     Reads take no lock: the file is only ever replaced by ``rename``, so a reader sees one whole
-    version. A parsed read is cached under the file's identity (inode, size, mtime, ctime); a
-    rename always changes the inode, so the cache cannot serve a stale version after any
-    well-behaved writer replaced the file.
+    version. A parsed read is cached; the cache is reused without reading the file again only
+    while its identity (inode, size, mtime, ctime) is unchanged *and* the cached version was
+    already settled when read (see :data:`RACY_NS`); otherwise the bytes are read and compared.
     """
 
     def __init__(self, path: Path, where: str) -> None:
         self.path = path
         self.where = where
         self.stats = IndexStats()
-        self._cache: tuple[tuple[int, int, int, int], Index] | None = None
+        self._cache: _Cached | None = None
 
     def read_raw(self) -> bytes | None:
         """The current bytes, or ``None`` if there is no index.json yet."""
@@ -303,20 +331,35 @@ class IndexFile:
         self.stats.parses += 1
         return Index.parse(raw, self.where)
 
-    def load(self) -> Index:
-        """The current index, shared and cached: callers must not change it."""
+    def snapshot(self) -> Snapshot:
+        """The current version, shared and cached: callers must not change its ``index``.
+
+        The same version comes back as the same ``Snapshot`` object (and ``raw`` object), so
+        callers can tell "unchanged" by identity.
+        """
         try:
             fh = self.path.open("rb")
         except FileNotFoundError:
-            return Index.empty()
+            return Snapshot(None, Index.empty())
         with fh:
+            now = time.time_ns()
             st = os.fstat(fh.fileno())
-            sig = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-            if self._cache is not None and self._cache[0] == sig:
-                return self._cache[1]
-            index = self.parse(fh.read())
-        self._cache = (sig, index)
-        return index
+            signature = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            cached = self._cache
+            if cached is not None and cached.settled and cached.signature == signature:
+                return cached.snapshot
+            raw = fh.read()
+        if cached is not None and cached.snapshot.raw == raw:
+            snapshot = cached.snapshot
+        else:
+            snapshot = Snapshot(raw, self.parse(raw))
+        settled = max(st.st_mtime_ns, st.st_ctime_ns) + RACY_NS < now
+        self._cache = _Cached(signature, settled, snapshot)
+        return snapshot
+
+    def load(self) -> Index:
+        """The current index, shared and cached: callers must not change it."""
+        return self.snapshot().index
 
     def write_raw(self, raw: bytes) -> None:
         """Atomically replace index.json with ``raw`` (the bytes of an ``Index``)."""

@@ -27,12 +27,9 @@ from ocistore.errors import (
     BlobNotFoundError,
     DigestMismatchError,
     LayoutError,
-    ManifestNotFoundError,
     MissingDigestError,
     MissingTagError,
     OCIStoreError,
-    ShortReadError,
-    SizeLimitExceededError,
     TagNotFoundError,
     UnsupportedError,
 )
@@ -41,7 +38,7 @@ from ocistore.mediatype import OCTET_STREAM
 from ocistore.scheme import SchemeBase, SchemeInfo
 from ocistore_ocidir.gc import GCReport, GCTracker
 from ocistore_ocidir.handle import LayoutHandle
-from ocistore_ocidir.index import Entry, IndexStats
+from ocistore_ocidir.index import IndexStats
 from ocistore_ocidir.ops import (
     AddReferrer,
     IndexOp,
@@ -51,6 +48,13 @@ from ocistore_ocidir.ops import (
     RemoveTag,
 )
 from ocistore_ocidir.oserrors import translate_oserrors, translating
+from ocistore_ocidir.reading import (
+    DEFAULT_TAG,
+    manifest_missing,
+    read_manifest,
+    resolve,
+    tag_of_ref,
+)
 from ocistore_ocidir.referrers import SubjectCache, find_referrers
 from ocistore_ocidir.session import IndexSession
 
@@ -60,8 +64,6 @@ if TYPE_CHECKING:
     from ocistore.settings import Settings
 
 __all__ = ["DEFAULT_TAG", "OCIDir"]
-
-DEFAULT_TAG = "latest"
 
 
 class OCIDir(SchemeBase):
@@ -137,51 +139,6 @@ class OCIDir(SchemeBase):
             raise
         return handle
 
-    def _resolve(self, handle: LayoutHandle, ref: Ref) -> tuple[Digest, Entry | None]:
-        """Digest of ``ref`` (digest wins over tag) and its index.json entry if it has one."""
-        with handle.mutex:
-            if ref.digest is not None:
-                if handle.deleted_in_session(ref.digest):
-                    raise self._manifest_missing(handle, ref.digest)
-                return ref.digest, handle.view().find_digest(ref.digest)
-            tag = ref.tag or DEFAULT_TAG
-            index = handle.view()
-            entry = index.find_tag(tag)
-        if entry is None:
-            raise TagNotFoundError(f"tag {tag!r} not found in OCI layout {handle.layout}")
-        return index.descriptor(entry).digest, entry
-
-    def _manifest_missing(
-        self, handle: LayoutHandle, digest: Digest, tag: str = ""
-    ) -> ManifestNotFoundError:
-        rel = handle.layout.relative(handle.layout.blob_path(digest))
-        if tag:
-            return ManifestNotFoundError(
-                f"tag {tag!r} in OCI layout {handle.layout} points to manifest {digest}, "
-                f"but {rel} is missing"
-            )
-        return ManifestNotFoundError(
-            f"manifest {digest} not found in OCI layout {handle.layout} (no {rel})"
-        )
-
-    def _read_manifest(self, handle: LayoutHandle, ref: Ref) -> tuple[Manifest, Entry | None]:
-        digest, entry = self._resolve(handle, ref)
-        try:
-            raw = handle.blobs.read_bytes(digest, MAX_MANIFEST_SIZE)
-        except BlobNotFoundError:
-            tag = "" if ref.digest else (ref.tag or DEFAULT_TAG)
-            raise self._manifest_missing(handle, digest, tag) from None
-        size = entry.get("size") if entry else None
-        if isinstance(size, int) and size != len(raw):
-            error = SizeLimitExceededError if len(raw) > size else ShortReadError
-            raise error(
-                f"manifest {digest} in OCI layout {handle.layout} is {len(raw)} bytes, "
-                f"but index.json says {size}"
-            )
-        media_type = str(entry.get("mediaType") or "") if entry else ""
-        manifest = Manifest.from_bytes(raw, media_type=media_type or None, expected_digest=digest)
-        return manifest, entry
-
     # -- ping and blobs ---------------------------------------------------------------------------
     @translate_oserrors("ping")
     def ping(self, ref: Ref) -> None:
@@ -207,9 +164,7 @@ class OCIDir(SchemeBase):
         self, ref: Ref, digest: Digest | None, reader: RawStream, length: int | None
     ) -> tuple[Digest, int]:
         with self._writing(ref) as handle:
-            stored = handle.blobs.put(reader, digest, length)
-            handle.stored_again(stored[0])
-            return stored
+            return handle.blobs.put(reader, digest, length, claim=handle.stored_again)
 
     @translate_oserrors("blob mount")
     def blob_mount(self, source: Ref, target: Ref, digest: Digest) -> None:
@@ -218,8 +173,8 @@ class OCIDir(SchemeBase):
             raise UnsupportedError(f"cannot mount from {source} into {target}: not both ocidir")
         src = self._reading(source)
         with self._writing(target) as handle:
-            handle.blobs.link_from(src.blobs, digest)
             handle.stored_again(digest)
+            handle.blobs.link_from(src.blobs, digest)
 
     @translate_oserrors("blob delete")
     def blob_delete(self, ref: Ref, digest: Digest) -> None:
@@ -231,21 +186,20 @@ class OCIDir(SchemeBase):
     # -- manifests --------------------------------------------------------------------------------
     @translate_oserrors("manifest get")
     def manifest_get(self, ref: Ref) -> Manifest:
-        return self._read_manifest(self._reading(ref), ref)[0]
+        return read_manifest(self._reading(ref), ref)[0]
 
     @translate_oserrors("manifest head")
     def manifest_head(self, ref: Ref) -> Descriptor:
         handle = self._reading(ref)
-        digest, entry = self._resolve(handle, ref)
+        digest, entry = resolve(handle, ref)
         media_type = str(entry.get("mediaType") or "") if entry else ""
         if not media_type:  # a child, or an entry without mediaType: the body says
-            manifest, _ = self._read_manifest(handle, ref)
+            manifest, _ = read_manifest(handle, ref)
             return Descriptor(manifest.media_type, digest, manifest.size)
         try:
             size = handle.blobs.size(digest)
         except BlobNotFoundError:
-            tag = "" if ref.digest else (ref.tag or DEFAULT_TAG)
-            raise self._manifest_missing(handle, digest, tag) from None
+            raise manifest_missing(handle, digest, tag_of_ref(ref)) from None
         return Descriptor(media_type, digest, size)
 
     @translate_oserrors("manifest put")
@@ -269,8 +223,8 @@ class OCIDir(SchemeBase):
             referrer = manifest.referrer_descriptor().replace(digest=digest).to_dict()
             ops.append(AddReferrer(subject.digest, referrer))
         with self._writing(ref) as handle:
-            handle.blobs.put_bytes(manifest.raw, digest)
             handle.stored_again(digest)
+            handle.blobs.put_bytes(manifest.raw, digest)
             if ops:
                 handle.apply(*ops)
 
@@ -286,7 +240,7 @@ class OCIDir(SchemeBase):
         digest = ref.digest
         handle = self._reading(ref)
         if handle.deleted_in_session(digest):
-            raise self._manifest_missing(handle, digest)
+            raise manifest_missing(handle, digest)
         with handle.mutex:
             rooted = handle.view().has_digest(digest)
         subject: Digest | None = None
@@ -299,7 +253,7 @@ class OCIDir(SchemeBase):
             subject = manifest.subject.digest if manifest.subject is not None else None
         except BlobNotFoundError:
             if not rooted:
-                raise self._manifest_missing(handle, digest) from None
+                raise manifest_missing(handle, digest) from None
         except OCIStoreError:
             pass  # unreadable: still delete it, there is just no referrers record to fix
         ops: list[IndexOp] = [RemoveManifest(digest)]
@@ -374,15 +328,17 @@ class OCIDir(SchemeBase):
         """Batch index.json changes at ``ref``'s layout: written once, when the block ends.
 
         Calls on this instance for the same layout (from any thread) join the session and see
-        its changes; other processes see them after the flush (or ``session.flush()``).
-        ``hold_lock`` keeps the cross-process lock for the whole block instead of only while
-        flushing. The block's changes are flushed even when it raises (a batch, not a
-        transaction). Sessions nest; the outermost one flushes.
+        its changes; other processes see them after the flush (or ``session.flush()``), and
+        the session's reads see theirs. ``hold_lock`` keeps the cross-process lock for the
+        whole block instead of only while flushing. The block's changes are flushed even when
+        it raises (a batch, not a transaction). Blocks nest: a thread's outermost one flushes
+        (see ``ocistore_ocidir.handle``).
         """
+        owner = threading.get_ident()
         with translating("session", ref):
             handle = self._begin_write(ref)
             try:
-                session = handle.open_session(hold_lock=hold_lock)
+                session = handle.open_session(owner, hold_lock=hold_lock)
             except BaseException:
                 self._gc.release(handle.layout)
                 raise
@@ -391,7 +347,7 @@ class OCIDir(SchemeBase):
         finally:
             try:
                 with translating("session flush", ref):
-                    handle.close_session()
+                    handle.close_session(owner, hold_lock=hold_lock)
             finally:
                 self._gc.release(handle.layout)
 

@@ -13,7 +13,13 @@ takes the cross-process lock once and writes once:
 Two modes: *optimistic* (the default for explicit sessions) holds no lock until ``flush``, so a
 long copy does not block other writers; *locked* (``hold_lock=True``, and what every single
 unbatched change uses) takes the lock at the start, so its view is authoritative and ``flush``
-needs no re-read.
+needs no re-read. An optimistic session can take the lock later (:meth:`IndexSession.hold`) and
+give it back (:meth:`IndexSession.unhold`).
+
+Reads in an optimistic session (:meth:`IndexSession.fresh_view`) see what other writers did
+meanwhile: when index.json changed, the view is rebuilt from it by the same replay. Otherwise a
+decision taken on a stale view ("the tag is there already, skip the push") would outlive a
+deletion that happened before it, and the flush has nothing to replay for a push never made.
 
 Manifest deletions remove the blob only after the index no longer names it, and only if the
 fresh index (after replay) does not name it either.
@@ -68,13 +74,45 @@ class IndexSession:
         """Changes applied to the view and not yet written."""
         return len(self._ops)
 
+    @property
+    def held(self) -> bool:
+        """Whether this session holds the cross-process lock now."""
+        return self._held
+
     def view(self) -> Index:
-        """The index as this session sees it: the file when first asked, plus own changes."""
+        """The index as this session sees it: the file when first asked, plus own changes.
+
+        What changes go to; reads want :meth:`fresh_view`.
+        """
         with self._mutex:
             if self._view is None:
                 self._base = self._file.read_raw()
                 self._view = self._file.parse(self._base)
             return self._view
+
+    def fresh_view(self) -> Index:
+        """The view for reading: rebuilt first if another writer changed index.json."""
+        with self._mutex:
+            if self._view is None or self._held:
+                return self.view()
+            raw = self._file.snapshot().raw
+            if raw is self._base:
+                return self._view
+            if raw == self._base:
+                self._base = raw  # the same bytes: identity answers next time
+                return self._view
+            return self._rebase(raw)
+
+    def _rebase(self, raw: bytes | None) -> Index:
+        """Make the view ``raw`` plus this session's recorded changes (if ``raw`` is new)."""
+        if raw == self._base and self._view is not None:
+            return self._view
+        target = self._file.parse(raw)
+        for op in self._ops:
+            op.apply(target, self._env, replay=True)
+        self._base = raw
+        self._view = target
+        return target
 
     def is_deleted(self, digest: Digest) -> bool:
         """Whether this session deleted the manifest (its blob lingers until the flush)."""
@@ -108,22 +146,46 @@ class IndexSession:
                 self._write()
 
     def _write(self) -> None:
-        view = self.view()
+        self.view()
         current = self._base if self._held else self._file.read_raw()
-        if current == self._base:
-            target = view
-        else:
-            target = self._file.parse(current)
-            for op in self._ops:
-                op.apply(target, self._env, replay=True)
+        target = self._rebase(current)  # changed by another writer: replayed onto theirs
         raw = target.to_bytes()
         if raw != current:
             self._file.write_raw(raw)
         self._base = raw
-        self._view = target
         self._ops.clear()
         self.flushes += 1
         self._remove_deleted(target)
+
+    def hold(self) -> None:
+        """Take the cross-process lock for the rest of the session (or until :meth:`unhold`).
+
+        The view may predate the lock, so it is rebuilt on the current index.json first: from
+        now on it is authoritative.
+        """
+        with self._mutex:
+            if self._held:
+                return
+            self._lock.acquire()
+            self._held = True
+            if self._view is not None:
+                try:
+                    self._rebase(self._file.read_raw())
+                except BaseException:
+                    self._held = False
+                    self._lock.release()
+                    raise
+
+    def unhold(self) -> None:
+        """Write the recorded changes and let go of the lock; the session goes on optimistic."""
+        with self._mutex:
+            if not self._held:
+                return
+            try:
+                self.flush()
+            finally:
+                self._held = False
+                self._lock.release()
 
     def _remove_deleted(self, index: Index) -> None:
         touched = set()
