@@ -223,3 +223,22 @@ def test_mount_from_another_scheme_is_unsupported(scheme: OCIDir, layout: Ref) -
 
     with pytest.raises(UnsupportedError):
         scheme.blob_mount(parse_reg_reference("example.com/x"), layout, DIGEST)
+
+
+def test_put_repairs_a_damaged_blob_of_the_same_size(tmp_path: Path) -> None:
+    """A re-put of a blob whose file was damaged (same size) replaces it instead of trusting it."""
+    from ocistore.settings import Settings
+    from ocistore_ocidir.plugin import parse
+    from ocistore_ocidir.scheme import OCIDir
+
+    scheme = OCIDir(Settings())
+    ref = parse(f"ocidir://{tmp_path}/lay")
+    data = b"precious bytes" * 1000
+    digest, _ = scheme.blob_put(ref, None, io.BytesIO(data), None)
+    path = tmp_path / "lay" / "blobs" / "sha256" / digest.encoded
+    path.chmod(0o644)
+    path.write_bytes(b"X" * len(data))
+    scheme.blob_put(ref, Digest.from_bytes(data), io.BytesIO(data), len(data))
+    assert path.read_bytes() == data
+    with scheme.blob_get(ref, digest) as reader:
+        assert reader.read() == data

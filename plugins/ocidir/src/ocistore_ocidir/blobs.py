@@ -73,6 +73,15 @@ class BlobStore:
         except FileNotFoundError:
             raise self._missing(digest) from None
 
+    def _intact(self, digest: Digest) -> bool:
+        """Whether the stored file still hashes to its name (one read, no write)."""
+        hasher = digest.hasher()
+        buf = memoryview(bytearray(BUFFER_SIZE))
+        with open(self.layout.blob_path(digest), "rb", buffering=0) as fh:
+            while n := fh.readinto(buf):
+                hasher.update(buf[:n])
+        return hasher.digest() == digest
+
     def exists(self, digest: Digest) -> bool:
         return self.layout.blob_path(digest).is_file()
 
@@ -123,8 +132,9 @@ class BlobStore:
     ) -> tuple[Digest, int]:
         """Stream ``reader`` into the layout; verify ``digest``/``length`` when given.
 
-        A blob that already exists under the given digest (and length) is not rewritten and the
-        reader is not consumed: it was verified when it was written. ``claim`` is called with
+        A blob that already exists under the given digest (and length) and still hashes to it is
+        not rewritten and the reader is not consumed; one that no longer verifies (damaged on
+        disk, or written by a careless tool) is replaced by the new bytes. ``claim`` is called with
         the digest before the blob is looked for or renamed into place (a session uses it to
         keep a blob it was about to unlink).
         """
@@ -133,7 +143,7 @@ class BlobStore:
                 claim(digest)
             with contextlib.suppress(FileNotFoundError):  # deleted meanwhile: upload it
                 size = self.layout.blob_path(digest).stat().st_size
-                if length in (None, size):
+                if length in (None, size) and self._intact(digest):
                     return digest, size
         algorithm = digest.algorithm if digest is not None else "sha256"
         directory = self.layout.ensure_blob_dir(algorithm)
