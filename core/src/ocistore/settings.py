@@ -45,7 +45,9 @@ class HostConfig:
     identity_token: str | None = None
     #: A registry token sent as ``Authorization: Bearer`` without any exchange.
     registry_token: str | None = None
-    #: Most requests in flight to this host at once (None: the client default).
+    #: Connections kept open to this host (None: ``Settings.concurrency``). How many transfers
+    #: run at once is bounded by the copy's worker count (``Settings.concurrency`` or
+    #: ``CopyOptions.concurrency``), which is shared by all hosts of one copy.
     concurrency: int | None = None
     #: Above this size blobs are uploaded in chunks (None: monolithic PUT when the size is known).
     blob_max: int | None = None
