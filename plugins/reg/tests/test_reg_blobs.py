@@ -9,7 +9,8 @@ from typing import IO, cast
 import pytest
 from regfakes import Harness, MakeHarness, Reply, Seen, error, sha256
 
-from ocistore.digest import EMPTY_DIGEST, Digest
+from ocistore.blob import BlobReader
+from ocistore.digest import EMPTY_DIGEST, Digest, Hasher
 from ocistore.errors import (
     BlobNotFoundError,
     DigestMismatchError,
@@ -19,7 +20,9 @@ from ocistore.errors import (
     TransportError,
     UnsupportedError,
 )
+from ocistore_reg import upload
 from ocistore_reg.blobs import MountRefusedError
+from ocistore_reg.stream import READ_BLOCK
 
 
 class OneWay(io.RawIOBase):
@@ -92,6 +95,15 @@ def test_downloads_that_keep_breaking_give_up(make_harness: MakeHarness) -> None
         pytest.raises(ShortReadError, match="gave up"),
     ):
         reader.read()
+
+
+def test_socket_reads_are_capped_whatever_the_caller_asks(harness: Harness) -> None:
+    data = os.urandom(READ_BLOCK * 2 + 7)
+    digest = harness.fake.add_blob("a/b", data)
+    with harness.reg.blob_get(harness.ref("a/b"), Digest.parse(digest)) as reader:
+        first = reader.read(len(data))
+        assert 0 < len(first) <= READ_BLOCK
+        assert first + reader.read() == data
 
 
 def test_downloaded_bytes_that_do_not_match_the_digest_fail(harness: Harness) -> None:
@@ -306,6 +318,83 @@ def test_a_single_put_is_retried_on_503_by_rewinding_the_reader(harness: Harness
     puts = harness.fake.seen("PUT")
     assert [len(p.body) for p in puts] == [3000, 3000]
     assert harness.fake.blobs[sha256(data)] == data
+
+
+class SelfVerifying(io.RawIOBase):
+    """A one-shot source that raises at its end unless it hashes to ``enforced_digest`` (what a
+    copy hands to ``blob_put``: a verifying ``BlobReader`` behind a progress wrapper)."""
+
+    def __init__(self, data: bytes, digest: Digest) -> None:
+        super().__init__()
+        self._reader = BlobReader(io.BytesIO(data), digest=digest, size=len(data))
+        self.enforced_digest = digest
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._reader.read(-1 if size is None else size)
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def test_a_self_verifying_source_is_not_hashed_again(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed = [0]
+
+    class Counting(Hasher):
+        __slots__ = ()
+
+        def update(self, data: bytes | bytearray | memoryview) -> None:
+            hashed[0] += len(data)
+            super().update(data)
+
+    monkeypatch.setattr(upload, "Hasher", Counting)
+    data = os.urandom(700_000)
+    digest = Digest.from_bytes(data)
+    assert _put(harness, data, reader=SelfVerifying(data, digest)) == (digest, len(data))
+    assert hashed[0] == 0  # the source checked itself; the upload did not hash again
+    assert harness.fake.blobs[str(digest)] == data
+    _put(harness, data, reader=OneWay(data))  # any other source is hashed as it is sent
+    assert hashed[0] == len(data)
+
+
+def test_a_self_verifying_source_that_does_not_match_stops_before_the_last_block(
+    harness: Harness,
+) -> None:
+    data = os.urandom(700_000)
+    claimed = Digest.from_bytes(b"something else")
+    with pytest.raises(DigestMismatchError):
+        _put(harness, data, digest=claimed, reader=SelfVerifying(data, claimed))
+    assert str(claimed) not in harness.fake.blobs
+    assert all(len(p.body) < len(data) for p in harness.fake.seen("PUT"))
+    assert harness.fake.uploads == {}  # the session was cancelled
+
+
+def test_a_self_verifying_source_in_chunks(make_harness: MakeHarness) -> None:
+    h = make_harness(blob_max=0, blob_chunk=4096)
+    data = os.urandom(10_000)
+    digest = Digest.from_bytes(data)
+    assert _put(h, data, reader=SelfVerifying(data, digest)) == (digest, len(data))
+    assert h.fake.blobs[str(digest)] == data
+    claimed = Digest.from_bytes(b"something else")
+    with pytest.raises(DigestMismatchError):
+        _put(h, data, digest=claimed, reader=SelfVerifying(data, claimed))
+    assert str(claimed) not in h.fake.blobs
+    assert len(h.fake.seen("PUT")) == 1  # only the good upload was closed
+
+
+def test_a_seekable_source_is_hashed_whatever_it_claims(harness: Harness) -> None:
+    class Claims(io.BytesIO):
+        enforced_digest = Digest.from_bytes(b"other")
+
+    with pytest.raises(DigestMismatchError, match="hashes to"):
+        _put(harness, b"payload", digest=Claims.enforced_digest, reader=Claims(b"payload"))
+    assert harness.fake.uploads == {}
 
 
 # -- mount --------------------------------------------------------------------------------------

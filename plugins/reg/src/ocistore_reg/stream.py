@@ -23,12 +23,16 @@ from ocistore_reg.retry import Backoff
 from ocistore_reg.translate import raise_for
 from ocistore_reg.urls import parse_content_range
 
-__all__ = ["ResumingStream"]
+__all__ = ["READ_BLOCK", "ResumingStream"]
 
 log = logging.getLogger("ocistore_reg")
 
 #: Bytes received after a resume that earn the download a fresh retry budget.
 _PROGRESS = 8 * 1024 * 1024
+#: Largest single read from the socket. ``http.client`` allocates a fresh buffer of the size asked
+#: for on every read; a 4 MiB ask (the ocidir writer's buffer) costs 12 MB more peak RSS on a 4-way
+#: copy than 1 MiB, for no speed (see benchmarks/README.md). Callers handle short reads anyway.
+READ_BLOCK = 1024 * 1024
 
 _READ_ERRORS = (
     urllib3.exceptions.HTTPError,
@@ -73,8 +77,9 @@ class ResumingStream:
             if self._response is None:
                 return b""
             failure: BaseException | None = None
+            want = min(n, READ_BLOCK) if n > 0 else None
             try:
-                data = self._response.raw.read(n if n > 0 else None, decode_content=False)
+                data = self._response.raw.read(want, decode_content=False)
             except _READ_ERRORS as exc:
                 data, failure = b"", exc
             if data:

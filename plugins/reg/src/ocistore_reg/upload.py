@@ -16,6 +16,13 @@ The order, and why:
 The digest is computed from the bytes as they are sent, so a caller's wrong digest is reported
 as :class:`~ocistore.errors.DigestMismatchError` whatever the registry says, and an unknown
 digest is learnt on the way. A failed upload cancels its session.
+
+One exception saves hashing every byte twice: a one-shot reader (it cannot seek, so the body is
+never replayed) whose ``enforced_digest`` attribute equals the digest being uploaded promises to
+raise at its own end of stream unless its content hashes to exactly that, as a verifying
+``BlobReader`` does (a copy hands over such a reader). Then the upload does not hash; it reads
+one byte past ``length`` *before* the last block is handed to the socket, so that the reader's
+check runs, and a mismatch aborts the request before the registry has the whole blob.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from ocistore.errors import (
     DigestMismatchError,
     RegistryError,
     ShortReadError,
+    SizeLimitExceededError,
     TransportError,
 )
 from ocistore.mediatype import OCTET_STREAM
@@ -53,9 +61,13 @@ _CONTENT_CODES = frozenset({"DIGEST_INVALID", "SIZE_INVALID"})
 
 
 class _SizedReader:
-    """The monolithic PUT body: exactly ``length`` bytes of the reader, hashed on the way."""
+    """The monolithic PUT body: exactly ``length`` bytes of the reader, hashed on the way.
 
-    def __init__(self, reader: IO[bytes], length: int, hasher: Hasher, what: str) -> None:
+    With ``hasher`` None the reader verifies itself (see the module docstring): instead of
+    hashing, the source's end-of-stream check is run before the last block is returned.
+    """
+
+    def __init__(self, reader: IO[bytes], length: int, hasher: Hasher | None, what: str) -> None:
         self._reader = reader
         self._left = length
         self._length = length
@@ -76,8 +88,32 @@ class _SizedReader:
                 f"{self._length} bytes"
             )
         self._left -= len(data)
-        self._hasher.update(data)
+        if self._hasher is not None:
+            self._hasher.update(data)
+        elif self._left <= 0:
+            _finish_source(self._reader, self._length, self._what)
         return data
+
+
+def _enforces(reader: IO[bytes], digest: Digest | None) -> bool:
+    """Whether ``reader`` is one-shot and will itself refuse to end unless it hashes to ``digest``.
+
+    Only non-seekable readers qualify: a body that is replayed after a seek would need the
+    reader's own check to start over, which a verifying reader does not promise.
+    """
+    if digest is None or getattr(reader, "enforced_digest", None) != digest:
+        return False
+    seekable = getattr(reader, "seekable", None)
+    try:
+        return not (callable(seekable) and seekable())
+    except (OSError, ValueError):
+        return False
+
+
+def _finish_source(reader: IO[bytes], length: int, what: str) -> None:
+    """Run a self-verifying reader's end-of-stream check (it raises on a digest mismatch)."""
+    if reader.read(1):
+        raise SizeLimitExceededError(f"{what}: the source has more than {length} bytes")
 
 
 class _ReaderBody:
@@ -93,6 +129,7 @@ class _ReaderBody:
         self._what = what
         self._opened = False
         self.hasher = Hasher(algorithm)
+        self.verified_by_source = False
 
     @property
     def replayable(self) -> bool:
@@ -104,7 +141,8 @@ class _ReaderBody:
             self._reader.seek(self._start)
         self._opened = True
         self.hasher = Hasher(self._algorithm)
-        return _SizedReader(self._reader, self._length, self.hasher, self._what)
+        hasher = None if self.verified_by_source else self.hasher
+        return _SizedReader(self._reader, self._length, hasher, self._what)
 
 
 def _tell(reader: IO[bytes]) -> int | None:
@@ -222,6 +260,7 @@ class _Upload:
         """One PUT with the whole blob; the empty blob goes with no body at all."""
         self.open()
         body = _ReaderBody(reader, length, digest.algorithm, _tell(reader), self.what)
+        body.verified_by_source = length > 0 and _enforces(reader, digest)
         response = self._request(
             "PUT",
             add_query(self.location, digest=str(digest)),
@@ -229,7 +268,9 @@ class _Upload:
             body=body if length else b"",
         )
         hasher = body.hasher
-        if hasher.size == length and hasher.digest() != digest:
+        # A self-verifying source checked itself before its last block went out (raising on a
+        # mismatch); otherwise the bytes sent are judged here, whatever the registry said.
+        if not body.verified_by_source and hasher.size == length and hasher.digest() != digest:
             response.close()
             raise DigestMismatchError(
                 f"{self.what}: the content hashes to {hasher.digest()}, not {digest}"
@@ -246,12 +287,15 @@ class _Upload:
         self.open()
         chunk_size = max(self.t.config.blob_chunk, self.min_chunk, 1)
         hasher = Hasher(digest.algorithm if digest is not None else "sha256")
+        # A self-verifying source is checked once, before the session is closed.
+        trusted = _enforces(reader, digest)
         offset = 0
         while length is None or offset < length:
             want = chunk_size if length is None else min(chunk_size, length - offset)
             chunk = _read_full(reader, want)
             if chunk:
-                hasher.update(chunk)
+                if not trusted:
+                    hasher.update(chunk)
                 self._patch(chunk, offset)
                 offset += len(chunk)
             if len(chunk) < want:
@@ -260,7 +304,12 @@ class _Upload:
                         f"{self.what}: the source ended after {offset} of {length} bytes"
                     )
                 break
-        actual = hasher.digest()
+        if trusted:
+            assert digest is not None
+            _finish_source(reader, offset, self.what)
+            actual = digest
+        else:
+            actual = hasher.digest()
         if digest is not None and actual != digest:
             raise DigestMismatchError(f"{self.what}: the content hashes to {actual}, not {digest}")
         response = self._request(
