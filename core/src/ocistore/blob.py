@@ -55,6 +55,14 @@ class BlobReader:
         self.size = size
 
     @property
+    def enforced_digest(self) -> Digest | None:
+        """The digest this reader refuses to end without (None: it only computes one).
+
+        A consumer that reads to the end may rely on it instead of hashing the bytes again.
+        """
+        return self._expected_digest
+
+    @property
     def bytes_read(self) -> int:
         return self._hasher.size
 

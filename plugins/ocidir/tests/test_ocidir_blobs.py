@@ -242,3 +242,30 @@ def test_put_repairs_a_damaged_blob_of_the_same_size(tmp_path: Path) -> None:
     assert path.read_bytes() == data
     with scheme.blob_get(ref, digest) as reader:
         assert reader.read() == data
+
+
+def test_put_from_an_enforcing_reader_hashes_once_and_still_rejects_bad_bytes(
+    tmp_path: Path,
+) -> None:
+    """A BlobReader verifies at its end: ocidir relies on that instead of hashing again, so a
+    reader whose bytes do not match must still leave nothing behind."""
+    from ocistore.blob import BlobReader
+    from ocistore.errors import DigestMismatchError
+    from ocistore.settings import Settings
+    from ocistore_ocidir.plugin import parse
+    from ocistore_ocidir.scheme import OCIDir
+
+    scheme = OCIDir(Settings())
+    ref = parse(f"ocidir://{tmp_path}/lay")
+    good = b"g" * 300_000
+    digest = Digest.from_bytes(good)
+    ok = BlobReader(io.BytesIO(good), digest=digest, size=len(good))
+    assert ok.enforced_digest == digest
+    assert scheme.blob_put(ref, digest, ok, len(good)) == (digest, len(good))
+    bad_digest = Digest.from_bytes(b"b" * 300_000)
+    bad = BlobReader(io.BytesIO(b"c" * 300_000), digest=bad_digest, size=300_000)
+    with pytest.raises(DigestMismatchError):
+        scheme.blob_put(ref, bad_digest, bad, 300_000)
+    assert not (tmp_path / "lay" / "blobs" / "sha256" / bad_digest.encoded).exists()
+    leftovers = [p.name for p in (tmp_path / "lay" / "blobs" / "sha256").iterdir()]
+    assert leftovers == [digest.encoded]

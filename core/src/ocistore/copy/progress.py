@@ -120,6 +120,11 @@ class TrackingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    @property
+    def enforced_digest(self) -> Digest | None:
+        """The source's: reading to the end verifies it (see ``BlobReader``)."""
+        return self._source.enforced_digest
+
     def read(self, size: int | None = -1) -> bytes:
         if self._cancelled is not None and self._cancelled.is_set():
             raise CopyCancelledError("copy cancelled because another transfer failed")
