@@ -3,7 +3,7 @@
 A small HTTP/1.1 relay (:class:`FaultProxy`, 127.0.0.1 only) sits in front of the session's real
 docker-registry and follows a script of faults: answer 503 instead of forwarding, reset the
 connection half-way through a request body, cut a response body short, hide ``Range`` so a cut
-download cannot be resumed in place. Everything else passes through unchanged, ``Host`` header
+download's resume gets the whole blob back. Everything else passes through unchanged, ``Host`` header
 included, so the registry's ``Location`` answers point back at the relay. Another test kills a
 registry process mid-copy and starts a second one on the same storage.
 
@@ -317,19 +317,36 @@ def test_a_cut_download_is_resumed_in_place_by_the_plugin(
     check_copy(client, result, target, image)
 
 
-def test_a_cut_download_that_cannot_resume_is_read_again(
+def test_a_cut_download_whose_resume_ignores_range_skips_what_was_read(
     client: Client, proxy: FaultProxy, registry_anon: RunningRegistry, tmp_path: Path
 ) -> None:
-    """The relay hides ``Range``, so the plugin's resume gets the whole blob again (200) and
-    gives up with a short read; the engine then restarts the blob from a fresh GET."""
+    """The relay hides ``Range``, so the plugin's resume gets the whole blob again (200): the
+    plugin drops the bytes it already delivered and carries on, with no restart of the blob."""
     image = big_image("cut-norange")
     source = seed_source(client, tmp_path, image, registry_anon.host)
     layer = last_layer(image)
     cut = proxy.rule("GET", rf"/blobs/sha256:{layer.encoded}", "cut")
-    proxy.rule("GET", rf"/blobs/sha256:{layer.encoded}", "norange", times=-1)
+    norange = proxy.rule("GET", rf"/blobs/sha256:{layer.encoded}", "norange", times=-1)
     target = f"ocidir://{tmp_path / 'out'}:v1"
     result = client.image_copy(source.replace(registry_anon.host, proxy.host), target, options=FAST)
     assert cut.hits == 1
+    assert norange.hits == 1
+    assert result.retries == 0
+    check_copy(client, result, target, image)
+
+
+def test_a_cut_download_that_cannot_resume_is_read_again(
+    client: Client, proxy: FaultProxy, registry_anon: RunningRegistry, tmp_path: Path
+) -> None:
+    """The resume is cut too, which uses up the plugin's two attempts: it gives up with a short
+    read, and the engine restarts the blob from a fresh GET."""
+    image = big_image("cut-twice")
+    source = seed_source(client, tmp_path, image, registry_anon.host)
+    layer = last_layer(image)
+    cut = proxy.rule("GET", rf"/blobs/sha256:{layer.encoded}", "cut", times=2)
+    target = f"ocidir://{tmp_path / 'out'}:v1"
+    result = client.image_copy(source.replace(registry_anon.host, proxy.host), target, options=FAST)
+    assert cut.hits == 2
     assert result.retries == 1
     check_copy(client, result, target, image)
 

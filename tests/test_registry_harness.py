@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -269,7 +270,9 @@ def test_token_challenge_then_get_flow(
     claims = jwt.decode(body["token"], options={"verify_signature": False})
     assert claims["aud"] == server.service
     assert claims["iss"] == server.issuer
-    assert claims["access"] == [{"type": "repository", "name": repo, "actions": ["pull", "push"]}]
+    [access] = claims["access"]
+    assert (access["type"], access["name"]) == ("repository", repo)
+    assert sorted(access["actions"]) == ["pull", "push"]  # in the order the challenge gave
 
     pushed = _push_blob(http, reg, repo, data, headers=_bearer(body["token"]))
     assert pushed.status_code == 201, pushed.text
@@ -469,3 +472,70 @@ def test_tls_with_and_without_ca(registry_tls: RunningRegistry, http: requests.S
     repo, data = _repo(), b"over-tls"
     assert _push_blob(http, reg, repo, data).status_code == 201
     assert http.get(f"{reg.url}/v2/{repo}/blobs/{_digest(data)}", verify=reg.verify).content == data
+
+
+# -- mutual TLS -------------------------------------------------------------
+
+
+def _log_mentions(reg: RunningRegistry, text: str, since: int, timeout: float = 5.0) -> bool:
+    """Wait for ``text`` in the log after byte ``since`` (Go logs a handshake after the alert).
+
+    The log is shared by the session, so only what the test itself caused counts.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if text.encode() in reg.log_file.read_bytes()[since:]:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+@pytest.mark.registry
+def test_mtls_with_the_client_certificate(
+    registry_mtls: RunningRegistry, http: requests.Session
+) -> None:
+    reg = registry_mtls
+    assert reg.url == f"https://{reg.host}"
+    assert reg.ca_file is not None
+    assert reg.client_tls is not None
+    assert reg.cert == (str(reg.client_tls.cert_file), str(reg.client_tls.key_file))
+    # The client CA is its own: the registry is not just trusting its server CA.
+    assert reg.client_tls.ca_file.read_bytes() != reg.ca_file.read_bytes()
+    client_cert = x509.load_pem_x509_certificate(reg.client_tls.cert_file.read_bytes())
+    client_ca = x509.load_pem_x509_certificate(reg.client_tls.ca_file.read_bytes())
+    assert client_cert.issuer == client_ca.subject
+    usage = client_cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
+    http.cert = reg.cert
+    assert http.get(f"{reg.url}/v2/", verify=reg.verify).status_code == 200
+    repo, data = _repo(), b"over-mtls"
+    assert _push_blob(http, reg, repo, data).status_code == 201
+    assert http.get(f"{reg.url}/v2/{repo}/blobs/{_digest(data)}", verify=reg.verify).content == data
+
+
+@pytest.mark.registry
+@pytest.mark.parametrize(
+    ("foreign", "logged"),
+    [
+        (False, "client didn't provide a certificate"),
+        (True, "certificate signed by unknown authority"),
+    ],
+    ids=["no-certificate", "foreign-ca"],
+)
+def test_mtls_refuses_a_missing_or_foreign_client_certificate(
+    registry_mtls: RunningRegistry,
+    http: requests.Session,
+    tmp_path: Path,
+    foreign: bool,
+    logged: str,
+) -> None:
+    reg = registry_mtls
+    cert = None
+    if foreign:
+        stranger = pki.write_client_tls(tmp_path / "stranger", "stranger")
+        cert = (str(stranger.cert_file), str(stranger.key_file))
+    since = reg.log_file.stat().st_size
+    with pytest.raises(requests.exceptions.ConnectionError):
+        http.get(f"{reg.url}/v2/", verify=reg.verify, cert=cert)
+    assert _log_mentions(reg, logged, since)  # refused for the reason we think, not by chance

@@ -17,12 +17,14 @@ from test_copy_retry_policy import FINAL, TRANSIENT, error_id
 
 from ocistore import mediatype as mt
 from ocistore.copy import CopyOptions, ProgressEvent
+from ocistore.copy.retry import MAX_DELAY
 from ocistore.descriptor import Descriptor
 from ocistore.digest import Digest
 from ocistore.errors import (
     CopyError,
     ManifestInvalidError,
     OCIStoreError,
+    RateLimitError,
     RegistryError,
     ShortReadError,
     TransportError,
@@ -189,6 +191,30 @@ def test_the_pause_between_attempts_grows(world: World, monkeypatch: pytest.Monk
     assert len(waits) == 2
     assert 0.1 <= waits[0] <= 0.2
     assert 0.2 <= waits[1] <= 0.4
+
+
+def test_a_pause_the_registry_asked_for_is_waited_out(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image, layer = _one_layer("retry-after")
+    world.put("src://ra:v1", image)
+    limited = RateLimitError("too many requests", status=429, retry_after=2.0)
+    world.dst.faults.add("blob_put", limited, digest=layer)
+    world.dst.faults.add("manifest_put", RegistryError("busy", status=503, retry_after=60))
+    waits: list[float] = []
+    real_wait = threading.Event.wait
+
+    def record(self: threading.Event, timeout: float | None = None) -> bool:
+        if timeout is not None and timeout > 0:
+            waits.append(timeout)
+            timeout = 0
+        return real_wait(self, timeout)
+
+    monkeypatch.setattr(threading.Event, "wait", record)
+    result = world.client.image_copy("src://ra:v1", "dst://ra:v1", options=FAST)
+    assert result.retries == 2
+    assert waits == [2.0, MAX_DELAY], "at least Retry-After, capped by the engine's maximum"
+    assert world.client.manifest_get("dst://ra:v1").raw == image.manifest.raw
 
 
 def test_a_retry_resets_the_blobs_progress(world: World) -> None:

@@ -79,6 +79,57 @@ def test_pauses_double_with_jitter_and_are_capped() -> None:
     assert RetryPolicy(delay=0).pause(1) == 0
 
 
+def test_a_server_asked_pause_is_a_floor_capped_at_the_maximum() -> None:
+    fast = RetryPolicy(attempts=5, delay=0)
+    assert fast.pause(1, RateLimitError("429", status=429, retry_after=3)) == 3
+    assert fast.pause(1, RegistryError("503", status=503, retry_after=2.5)) == 2.5
+    assert fast.pause(1, RateLimitError("429", status=429, retry_after=3600)) == MAX_DELAY
+    assert fast.pause(1, RateLimitError("429", status=429)) == 0
+    assert fast.pause(1, TransportError("reset")) == 0
+    # A longer computed pause is kept: the server's figure is a minimum, not a replacement.
+    slow = RetryPolicy(attempts=5, delay=4)
+    assert all(
+        4 <= slow.pause(2, RegistryError("503", status=503, retry_after=1)) <= MAX_DELAY
+        for _ in range(50)
+    )
+
+
+def test_retry_after_is_optional_and_kept_on_registry_errors() -> None:
+    assert RegistryError("x", status=500).retry_after is None
+    error = RateLimitError("x", status=429, codes=("TOOMANYREQUESTS",), retry_after=7.0)
+    assert (error.status, error.codes, error.retry_after) == (429, ("TOOMANYREQUESTS",), 7.0)
+
+
+class RecordingEvent(threading.Event):
+    """A cancellation event whose waits return at once and are recorded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        return self.is_set()
+
+
+def test_the_retrier_waits_at_least_what_the_server_asked_for() -> None:
+    event = RecordingEvent()
+    retrier = Retrier(RetryPolicy(attempts=4, delay=0), event)
+    errors = [
+        RateLimitError("429", status=429, retry_after=1.5),
+        RegistryError("503", status=503, retry_after=30),
+        RegistryError("502", status=502),
+    ]
+
+    def step() -> str:
+        if errors:
+            raise errors.pop(0)
+        return "ok"
+
+    assert retrier.call(step, what="x") == "ok"
+    assert event.waits == [1.5, MAX_DELAY, 0]
+
+
 def test_the_retrier_counts_restarts_and_notes_the_attempts_on_the_final_error() -> None:
     retrier = Retrier(RetryPolicy(attempts=3, delay=0), threading.Event())
     calls: list[int] = []

@@ -27,6 +27,7 @@ __all__ = [
     "RunningRegistry",
     "registry_anon",
     "registry_basic",
+    "registry_mtls",
     "registry_tls",
     "registry_token",
 ]
@@ -69,3 +70,14 @@ def registry_token() -> Iterator[RunningRegistry]:
 def registry_tls() -> Iterator[RunningRegistry]:
     """Anonymous HTTPS registry whose certificate chains to ``ca_file``."""
     yield from _serve("tls")
+
+
+@pytest.fixture(scope="session")
+def registry_mtls() -> Iterator[RunningRegistry]:
+    """Anonymous HTTPS registry that also demands a client certificate.
+
+    The server certificate chains to ``ca_file``, as for ``registry_tls``;
+    clients must present ``client_tls.cert_file``/``key_file`` (``cert`` is
+    the pair ready for requests), issued by a separate test client CA.
+    """
+    yield from _serve("mtls")

@@ -2,8 +2,9 @@
 
 Tests of the ``reg`` plugin are only convincing against the registry that
 real users run, so this harness launches ``/usr/bin/docker-registry``
-(distribution 2.8) on 127.0.0.1 with throw-away storage in one of four
-variants: anonymous, htpasswd Basic auth, token auth and TLS.
+(distribution 2.8) on 127.0.0.1 with throw-away storage in one of five
+variants: anonymous, htpasswd Basic auth, token auth, TLS, and mutual TLS
+(TLS that also demands a client certificate issued by a test CA).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 USERNAME = "alice"
 
-Variant = Literal["anon", "basic", "token", "tls"]
+Variant = Literal["anon", "basic", "token", "tls", "mtls"]
 
 
 class RegistryStartError(RuntimeError):
@@ -58,13 +59,22 @@ class RunningRegistry:
     username: str | None = None
     password: str | None = None
     ca_file: Path | None = None
-    """CA bundle to verify the TLS variant with (None for plain HTTP)."""
+    """CA bundle to verify the TLS variants with (None for plain HTTP)."""
     token_server: TokenServer | None = None
+    client_tls: pki.ClientTLS | None = None
+    """The mTLS variant's client CA and a client certificate + key it accepts."""
 
     @property
     def verify(self) -> str | bool:
         """Value for ``requests``' ``verify=`` argument."""
         return str(self.ca_file) if self.ca_file is not None else True
+
+    @property
+    def cert(self) -> tuple[str, str] | None:
+        """Value for ``requests``' ``cert=`` argument (None unless mTLS)."""
+        if self.client_tls is None:
+            return None
+        return str(self.client_tls.cert_file), str(self.client_tls.key_file)
 
 
 def _free_port() -> int:
@@ -145,7 +155,11 @@ def _stop_process(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _wait_ready(
-    proc: subprocess.Popen[bytes], url: str, verify: str | bool, log_file: Path
+    proc: subprocess.Popen[bytes],
+    url: str,
+    verify: str | bool,
+    log_file: Path,
+    cert: tuple[str, str] | None = None,
 ) -> None:
     """Poll ``GET /v2/`` until it answers 200 or 401 (auth variants)."""
     deadline = time.monotonic() + READY_TIMEOUT
@@ -161,7 +175,7 @@ def _wait_ready(
                     + _log_tail(log_file)
                 )
             try:
-                response = session.get(f"{url}/v2/", timeout=1.0, verify=verify)
+                response = session.get(f"{url}/v2/", timeout=1.0, verify=verify, cert=cert)
             except requests.RequestException as exc:
                 last_error = repr(exc)
             else:
@@ -183,9 +197,17 @@ def _write_htpasswd(path: Path, username: str, password: str) -> None:
 
 @contextlib.contextmanager
 def _launch(
-    root: Path, config: dict[str, Any], scheme: str, ca_file: Path | None
+    root: Path,
+    config: dict[str, Any],
+    scheme: str,
+    ca_file: Path | None,
+    *,
+    cert: tuple[str, str] | None = None,
 ) -> Iterator[tuple[str, Path, int]]:
-    """Run the binary with ``config``; yields (url, log file, pid) while alive."""
+    """Run the binary with ``config``; yields (url, log file, pid) while alive.
+
+    ``cert`` is the client certificate the readiness probe presents (mTLS).
+    """
     config_file = root / "config.yml"
     # YAML is a superset of JSON, which spares a PyYAML dependency.
     config_file.write_text(json.dumps(config, indent=2))
@@ -201,7 +223,7 @@ def _launch(
             cwd=root,
         )
     try:
-        _wait_ready(proc, url, str(ca_file) if ca_file else True, log_file)
+        _wait_ready(proc, url, str(ca_file) if ca_file else True, log_file, cert)
         yield url, log_file, proc.pid
     finally:
         _stop_process(proc)
@@ -243,6 +265,7 @@ def _start_once(variant: Variant, stack: contextlib.ExitStack) -> RunningRegistr
     password: str | None = None
     ca_file: Path | None = None
     token_server: TokenServer | None = None
+    client_tls: pki.ClientTLS | None = None
     scheme = "http"
 
     if variant == "basic":
@@ -264,15 +287,23 @@ def _start_once(variant: Variant, stack: contextlib.ExitStack) -> RunningRegistr
                 "rootcertbundle": str(bundle),
             }
         }
-    elif variant == "tls":
+    elif variant in ("tls", "mtls"):
         tls = pki.write_server_tls(root / "tls")
         ca_file = tls.ca_file
         scheme = "https"
         config["http"]["tls"] = {"certificate": str(tls.cert_file), "key": str(tls.key_file)}
+        if variant == "mtls":
+            # distribution then sets tls.RequireAndVerifyClientCert: no certificate from
+            # this CA, no connection (not even GET /v2/).
+            client_tls = pki.write_client_tls(root / "client")
+            config["http"]["tls"]["clientcas"] = [str(client_tls.ca_file)]
     elif variant != "anon":
         raise ValueError(f"unknown registry variant {variant!r}")
 
-    url, log_file, pid = stack.enter_context(_launch(root, config, scheme, ca_file))
+    cert = None
+    if client_tls is not None:
+        cert = (str(client_tls.cert_file), str(client_tls.key_file))
+    url, log_file, pid = stack.enter_context(_launch(root, config, scheme, ca_file, cert=cert))
     return RunningRegistry(
         variant=variant,
         host=f"127.0.0.1:{port}",
@@ -284,4 +315,5 @@ def _start_once(variant: Variant, stack: contextlib.ExitStack) -> RunningRegistr
         password=password,
         ca_file=ca_file,
         token_server=token_server,
+        client_tls=client_tls,
     )

@@ -192,6 +192,8 @@ class RegistryError(OCIStoreError):
     """An HTTP answer the protocol does not allow here.
 
     ``status`` is the HTTP status, ``codes`` the distribution-spec error codes from the body.
+    ``retry_after`` is the pause in seconds the server asked for (a ``Retry-After`` header on
+    a 429 or 503), or None when it asked for none; callers that retry wait at least that long.
     """
 
     def __init__(
@@ -201,10 +203,12 @@ class RegistryError(OCIStoreError):
         status: int | None = None,
         codes: tuple[str, ...] = (),
         hint: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
         self.codes = codes
+        self.retry_after = retry_after
 
 
 class RateLimitError(RegistryError):

@@ -37,7 +37,14 @@ class SchemeInfo:
     * ``manifest_push_first``: the target accepts (and prefers) a parent before its children;
       copy then always recurses, since a present parent says nothing about its children.
     * ``blob_mount``: ``blob_mount`` can link a blob from another repository of the same scheme.
-    * ``referrers_api``: referrers are found natively (an API or a scan), not only via the tag.
+    * ``referrers_api``: ``referrers`` answers by itself and ``manifest_put`` of a manifest
+      with a ``subject`` keeps that answer up to date, so a caller never reads or writes the
+      referrers fallback tag (``<alg>-<hex>``) itself. How is the scheme's business: a
+      server's referrers API, a scan of what is stored, or the fallback tag kept by the scheme.
+      The flag describes the scheme, not one server: ``reg`` says True and uses the
+      distribution-spec API where a registry has it, the fallback tag where it does not
+      (distribution 2.8), deciding per repository at run time. False: the scheme may not
+      implement ``referrers`` at all (``UnsupportedError``).
     * ``tag_delete``, ``blob_delete``: these operations exist.
     * ``repo_list``: repositories can be listed.
     * ``gc``: unreferenced content is collected on ``close``, so copies should hold ``gc_lock``.

@@ -6,23 +6,27 @@ it, and lets a test bend any answer: :meth:`FakeRegistry.inject` puts a responde
 the normal handling for requests that match a method and a path pattern. Every request is
 recorded (method, path with query, headers, body size) for assertions on what the client sent.
 
-It can serve plain HTTP or HTTPS (with a certificate from ``tests.support.pki``), and
-:class:`StandInAuth` is a scripted authenticator for transport tests.
+It can serve plain HTTP or HTTPS (with a certificate from ``tests.support.pki``).
+:class:`HangUpServer` fails connections below HTTP (resets, silence) for the transport's error
+reporting, and :class:`StandInAuth` is a scripted authenticator for transport tests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+import socket
 import ssl
+import struct
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -455,7 +459,8 @@ def _handler_for(fake: FakeRegistry) -> type[BaseHTTPRequestHandler]:
             if reply.chunked and self.command != "HEAD":
                 for part in iter_chunks(sent, 1000):
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
-                self.wfile.write(b"0\r\n\r\n")
+                if reply.body_sent is None:  # a cut body ends without the last chunk
+                    self.wfile.write(b"0\r\n\r\n")
             elif self.command != "HEAD":
                 self.wfile.write(sent)
             self.wfile.flush()
@@ -463,6 +468,107 @@ def _handler_for(fake: FakeRegistry) -> type[BaseHTTPRequestHandler]:
         do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
     return Handler
+
+
+HangUpMode = Literal["reset-body", "no-answer", "silent", "reset-handshake"]
+
+
+class HangUpServer:
+    """A socket server on 127.0.0.1 that fails every connection in one way (``mode``):
+
+    * ``reset-body``: read the request head and some of its body (if any), then reset (RST);
+    * ``no-answer``: read the whole request, then close without answering;
+    * ``silent``: read the request and never answer (until the server stops);
+    * ``reset-handshake``: reset while the client's TLS handshake is under way.
+
+    With ``tls_dir`` it speaks TLS (certificate from ``tests.support.pki``, CA in ``ca_file``).
+    """
+
+    def __init__(self, mode: HangUpMode, *, tls_dir: Path | None = None) -> None:
+        self.mode = mode
+        self.connections = 0
+        self.ca_file: Path | None = None
+        self._context: ssl.SSLContext | None = None
+        if tls_dir is not None:
+            from tests.support import pki
+
+            tls = pki.write_server_tls(tls_dir)
+            self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._context.load_cert_chain(tls.cert_file, tls.key_file)
+            self.ca_file = tls.ca_file
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.host = f"127.0.0.1:{self._server.getsockname()[1]}"
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self._context else 'http'}://{self.host}"
+
+    def __enter__(self) -> HangUpServer:
+        self._spawn(self._accept)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._server.shutdown(socket.SHUT_RDWR)
+        self._server.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _spawn(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self._spawn(self._serve, sock)
+
+    def _serve(self, raw: socket.socket) -> None:
+        sock = raw
+        try:
+            if self.mode == "reset-handshake":
+                raw.recv(16)  # the start of the ClientHello
+                _reset(raw)
+                return
+            if self._context is not None:
+                sock = self._context.wrap_socket(raw, server_side=True)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                head += data
+            match = re.search(rb"(?i)content-length:\s*(\d+)", head)
+            left = int(match.group(1)) if match else 0
+            left -= len(head.split(b"\r\n\r\n", 1)[1])
+            if self.mode == "reset-body":
+                if left > 0:
+                    sock.recv(65536)
+                _reset(sock)
+                return
+            while left > 0 and (data := sock.recv(min(left, 65536))):
+                left -= len(data)
+            if self.mode == "silent":
+                self._stop.wait(30)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with RST, as a crashing peer or a broken middlebox would."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
 
 
 class StandInAuth:

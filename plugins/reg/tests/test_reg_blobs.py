@@ -41,6 +41,13 @@ class OneWay(io.RawIOBase):
 
 
 # -- download -----------------------------------------------------------------------------------
+def read_by(reader: BlobReader, size: int) -> bytes:
+    """Read in ``size`` steps. A chunked answer that breaks loses the partial read it was in
+    (urllib3 drops it), so reads aligned to the fake's 1000-byte chunks end exactly at the cut."""
+    parts = []
+    while part := reader.read(size):
+        parts.append(part)
+    return b"".join(parts)
 
 
 def test_a_cut_download_resumes_with_range_and_verifies_the_digest(harness: Harness) -> None:
@@ -53,16 +60,102 @@ def test_a_cut_download_resumes_with_range_and_verifies_the_digest(harness: Harn
     assert [g.headers.get("Range") for g in gets] == [None, f"bytes={1024 * 1024 + 5}-"]
 
 
-def test_a_resume_answered_with_the_whole_blob_is_refused(harness: Harness) -> None:
+def test_a_resume_answered_with_the_whole_blob_skips_what_was_read(harness: Harness) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 11)
+    cut_at = 1024 * 1024 + 5
+    digest = harness.fake.add_blob("a/b", data)
+    harness.fake.inject("GET", "/blobs/sha", Reply(200, data, body_sent=cut_at))
+    harness.fake.inject("GET", "/blobs/sha", Reply(200, data))  # Range ignored
+    with harness.reg.blob_get(harness.ref("a/b"), Digest.parse(digest)) as reader:
+        assert reader.read() == data
+    gets = harness.fake.seen("GET", "/blobs/sha")
+    assert [g.headers.get("Range") for g in gets] == [None, f"bytes={cut_at}-"]
+
+
+def test_a_whole_blob_answer_cut_while_skipping_is_resumed_again(harness: Harness) -> None:
     data = os.urandom(100_000)
     digest = harness.fake.add_blob("a/b", data)
     harness.fake.inject("GET", "/blobs/sha", Reply(200, data, body_sent=50_000))
-    harness.fake.inject("GET", "/blobs/sha", Reply(200, data))
+    harness.fake.inject("GET", "/blobs/sha", Reply(200, data, body_sent=20_000))
+    harness.fake.inject("GET", "/blobs/sha", Reply(200, data, body_sent=70_000))
+    # the fourth request reaches the fake's normal handling, which honours Range (206)
+    with harness.reg.blob_get(harness.ref("a/b"), Digest.parse(digest)) as reader:
+        assert reader.read() == data
+    ranges = [g.headers.get("Range") for g in harness.fake.seen("GET", "/blobs/sha")]
+    assert ranges == [None, "bytes=50000-", "bytes=50000-", "bytes=70000-"]
+    assert len(harness.sleeps) == 3, "each resume counts against the retry budget"
+
+
+def test_a_whole_blob_answer_with_other_bytes_fails_the_digest_check(harness: Harness) -> None:
+    data = os.urandom(100_000)
+    digest = harness.fake.add_blob("a/b", data)
+    harness.fake.inject("GET", "/blobs/sha", Reply(200, data, body_sent=50_000))
+    other = data[:60_000] + os.urandom(40_000)  # same length, different tail
+    harness.fake.inject("GET", "/blobs/sha", Reply(200, other))
     with (
         harness.reg.blob_get(harness.ref("a/b"), Digest.parse(digest)) as reader,
-        pytest.raises(ShortReadError, match="ignored the Range"),
+        pytest.raises(DigestMismatchError),
     ):
         reader.read()
+
+
+@pytest.mark.parametrize(
+    ("length", "kind"), [(100_001, SizeLimitExceededError), (99_999, ShortReadError)]
+)
+def test_a_whole_blob_answer_of_another_size_is_refused_before_skipping(
+    harness: Harness, length: int, kind: type[Exception]
+) -> None:
+    data = os.urandom(100_000)
+    digest = harness.fake.add_blob("a/b", data)
+    harness.fake.inject("GET", "/blobs/sha", Reply(200, data, body_sent=50_000))
+    wrong = (data + b"!")[:length]
+    harness.fake.inject("GET", "/blobs/sha", Reply(200, wrong))
+    with (
+        harness.reg.blob_get(harness.ref("a/b"), Digest.parse(digest)) as reader,
+        pytest.raises(kind, match=rf"ignored the Range.*{length} bytes, not the 100000"),
+    ):
+        reader.read()
+
+
+def test_a_skip_is_bounded_when_the_size_is_unknown(harness: Harness) -> None:
+    """No descriptor size and a chunked first answer: the whole-blob answer's length bounds
+    the skip, and an answer shorter than what was delivered is refused."""
+    data = os.urandom(100_000)
+    digest = harness.fake.add_blob("a/b", data)
+    harness.fake.inject("GET", "/blobs/sha", Reply(200, data, body_sent=50_000, chunked=True))
+    harness.fake.inject("GET", "/blobs/sha", Reply(200, data[:40_000]))
+    with (
+        harness.reg.blob_get(harness.ref("a/b"), Digest.parse(digest)) as reader,
+        pytest.raises(ShortReadError, match="resume at byte 50000 and answered only 40000"),
+    ):
+        read_by(reader, 1000)
+
+
+def test_a_chunked_whole_blob_answer_that_ends_before_the_skip_is_done_fails(
+    harness: Harness,
+) -> None:
+    data = os.urandom(100_000)
+    digest = harness.fake.add_blob("a/b", data)
+    harness.fake.inject("GET", "/blobs/sha", Reply(200, data, body_sent=50_000, chunked=True))
+    harness.fake.inject("GET", "/blobs/sha", Reply(200, data[:30_000], chunked=True))
+    with (
+        harness.reg.blob_get(harness.ref("a/b"), Digest.parse(digest)) as reader,
+        pytest.raises(ShortReadError, match="ended before byte 50000"),
+    ):
+        read_by(reader, 1000)
+
+
+def test_a_chunked_download_of_unknown_size_resumes_from_a_whole_blob_answer(
+    harness: Harness,
+) -> None:
+    data = os.urandom(100_000)
+    digest = harness.fake.add_blob("a/b", data)
+    harness.fake.inject("GET", "/blobs/sha", Reply(200, data, body_sent=50_000, chunked=True))
+    harness.fake.inject("GET", "/blobs/sha", Reply(200, data, chunked=True))
+    with harness.reg.blob_get(harness.ref("a/b"), Digest.parse(digest)) as reader:
+        assert read_by(reader, 1000) == data
+    ranges = [g.headers.get("Range") for g in harness.fake.seen("GET", "/blobs/sha")]
+    assert ranges == [None, "bytes=50000-"]
 
 
 def test_a_resume_must_start_where_the_download_stopped(harness: Harness) -> None:

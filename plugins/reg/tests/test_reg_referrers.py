@@ -89,6 +89,21 @@ def test_without_the_api_the_client_keeps_the_fallback_tag(harness: Harness) -> 
     assert [d.digest for d in found] == [arts[0].digest, arts[2].digest]
 
 
+@pytest.mark.parametrize("api", [True, False], ids=["with-api", "distribution-2.8"])
+def test_referrers_api_in_info_holds_with_and_without_the_registry_api(
+    harness: Harness, api: bool
+) -> None:
+    """``SchemeInfo.referrers_api``: ``referrers`` answers by itself, whatever the registry
+    offers, so a caller never touches the fallback tag (see its docstring in core)."""
+    assert harness.reg.info().referrers_api
+    harness.fake.referrers_api = api
+    subject, arts = _setup(harness)
+    found = harness.reg.referrers(harness.ref("a/b"), subject.digest)
+    assert {d.digest for d in found} == {a.digest for a in arts}
+    assert bool(harness.fake.seen("GET", "/referrers/")), "the API is always asked first"
+    assert (subject.digest.referrers_tag in harness.fake.tags["a/b"]) is not api
+
+
 def test_pushing_a_referrer_twice_does_not_duplicate_it(harness: Harness) -> None:
     subject, arts = _setup(harness)
     puts_before = len(harness.fake.seen("PUT", "/manifests/sha256-"))

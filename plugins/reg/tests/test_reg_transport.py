@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import io
+import os
 import socket
 from pathlib import Path
+from typing import IO, cast
 
 import pytest
-from regfakes import FakeRegistry, Harness, MakeHarness, Reply, StandInAuth, error
+import requests
+import urllib3
+from regfakes import (
+    FakeRegistry,
+    HangUpServer,
+    Harness,
+    MakeHarness,
+    Reply,
+    StandInAuth,
+    error,
+)
 
 from ocistore.digest import Digest
 from ocistore.errors import (
@@ -17,10 +30,12 @@ from ocistore.errors import (
     TransportError,
     UnauthorizedError,
 )
+from ocistore.ref import Ref
 from ocistore.settings import HostConfig, Settings
 from ocistore_reg.plugin import parse
 from ocistore_reg.retry import Backoff, RetryPolicy, parse_retry_after
 from ocistore_reg.scheme import Reg
+from ocistore_reg.translate import Failure, classify, transport_error
 
 
 def test_every_request_asks_for_identity_encoding_and_names_the_agent(harness: Harness) -> None:
@@ -43,7 +58,35 @@ def test_retry_after_beyond_the_time_budget_fails_at_once(make_harness: MakeHarn
     with pytest.raises(RateLimitError) as info:
         h.reg.ping(h.ref("a"))
     assert info.value.status == 429
+    assert info.value.retry_after == 60.0, "the caller learns how long the server asked for"
     assert h.sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("status", "header", "expected", "kind"),
+    [
+        (429, "7", 7.0, RateLimitError),
+        (503, "2", 2.0, RegistryError),
+        (503, "Wed, 21 Oct 2015 07:28:00 GMT", 0.0, RegistryError),  # a date in the past
+        (429, None, None, RateLimitError),
+        (503, "soon", None, RegistryError),
+        (502, "5", None, RegistryError),  # Retry-After is defined for 429 and 503 only
+    ],
+)
+def test_retry_after_of_the_last_answer_is_carried_on_the_error(
+    make_harness: MakeHarness,
+    status: int,
+    header: str | None,
+    expected: float | None,
+    kind: type[RegistryError],
+) -> None:
+    h = make_harness(options={"retries": 2})
+    headers = {"Retry-After": header} if header else {}
+    h.fake.inject("HEAD", "/blobs/", Reply(status, b"", headers), times=None)
+    with pytest.raises(kind) as info:
+        h.reg.blob_head(h.ref("a/b"), Digest.from_bytes(b"x"))
+    assert info.value.status == status
+    assert info.value.retry_after == expected
 
 
 @pytest.mark.parametrize("status", [408, 500, 502, 503, 504])
@@ -109,9 +152,190 @@ def test_connection_refused_is_retried_then_reported_as_transport_error() -> Non
     slept: list[float] = []
     ref = parse(f"{host}/a")
     reg.transport(ref).sleep = slept.append
-    with pytest.raises(TransportError, match=f"cannot reach {host}"):
+    with pytest.raises(TransportError, match=f"ping {host}: cannot connect to {host}: ") as info:
         reg.ping(ref)
+    assert "refused" in str(info.value)
+    assert "HTTPConnection" not in str(info.value), "urllib3's object repr is left out"
     assert len(slept) == 1
+
+
+# -- where a request failed: connecting, the TLS handshake, or after -----------------------------
+def _reg_for(server: HangUpServer, **options: float) -> tuple[Reg, Ref, list[float]]:
+    if server.ca_file is not None:
+        config = HostConfig(server.host, tls="enabled", ca_file=str(server.ca_file))
+    else:
+        config = HostConfig(server.host, tls="disabled")
+    settings = Settings(options={"reg": {"retries": 2, **options}}).with_host(config)
+    reg = Reg(settings, auth_factory=lambda *a: StandInAuth())
+    ref = parse(f"{server.host}/a/b")
+    slept: list[float] = []
+    reg.transport(ref).sleep = slept.append
+    return reg, ref, slept
+
+
+class OneWay(io.RawIOBase):
+    """A reader that cannot seek, so a request body made from it is sent only once."""
+
+    def __init__(self, data: bytes) -> None:
+        self._inner = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        data = self._inner.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def test_a_connection_reset_mid_upload_is_a_lost_connection_not_an_unreachable_host(
+    harness: Harness, fake: FakeRegistry
+) -> None:
+    with HangUpServer("reset-body") as far:
+        session = Reply(202, b"", {"Location": f"{far.url}/upload/abc?_state=secret"})
+        fake.inject("POST", "/blobs/uploads/", session)
+        data = os.urandom(4 * 1024 * 1024)
+        reader = cast("IO[bytes]", OneWay(data))
+        with pytest.raises(TransportError) as info:
+            harness.reg.blob_put(harness.ref("a/b"), Digest.from_bytes(data), reader, len(data))
+    message = str(info.value)
+    assert f"connection lost during PUT {far.url}/upload/abc?…: " in message
+    assert message.startswith("upload blob sha256:")
+    assert "cannot" not in message
+    assert "secret" not in message, "the session URL's query is redacted"
+
+
+def test_an_answer_that_never_comes_is_a_lost_connection_and_retried(tmp_path: Path) -> None:
+    with HangUpServer("no-answer") as server:
+        reg, ref, slept = _reg_for(server)
+        with pytest.raises(TransportError) as info:
+            reg.ping(ref)
+        assert server.connections == 2
+    assert str(info.value) == (
+        f"ping {server.host}: connection lost during GET {server.url}/v2/: "
+        "Remote end closed connection without response"
+    )
+    assert len(slept) == 1
+
+
+def test_a_lost_connection_does_not_resend_a_post_with_a_body() -> None:
+    with HangUpServer("no-answer") as server:
+        reg, ref, slept = _reg_for(server)
+        t = reg.transport(ref)
+        with pytest.raises(TransportError, match="connection lost during POST"):
+            t.request("POST", t.url("/v2/a/b/blobs/uploads/"), what="open", body=b"x")
+        assert server.connections == 1
+    assert slept == []
+
+
+def test_a_tls_connection_cut_mid_request_is_lost_and_retried(tmp_path: Path) -> None:
+    """Over TLS the cut surfaces as an SSL EOF, but it is no TLS failure: the handshake was
+    done, and a replayable request is sent again like any other."""
+    with HangUpServer("reset-body", tls_dir=tmp_path) as server:
+        reg, ref, slept = _reg_for(server)
+        t = reg.transport(ref)
+        url = t.url("/v2/a/b/blobs/uploads/abc?_state=s")
+        with pytest.raises(TransportError) as info:
+            t.request("PUT", url, what="upload", body=os.urandom(8 * 1024 * 1024))
+        assert server.connections == 2
+    message = str(info.value)
+    assert f"upload: connection lost during PUT {server.url}/v2/a/b/blobs/uploads/abc?…" in message
+    assert "TLS" not in message
+    assert info.value.hint is None
+    assert len(slept) == 1
+
+
+def test_a_reset_during_the_tls_handshake_means_no_connection(tmp_path: Path) -> None:
+    with HangUpServer("reset-handshake", tls_dir=tmp_path) as server:
+        reg, ref, slept = _reg_for(server)
+        with pytest.raises(TransportError) as info:
+            reg.ping(ref)
+        assert server.connections == 2
+    message = str(info.value)
+    assert message.startswith(f"ping {server.host}: cannot connect to {server.host}: ")
+    assert message.endswith("(during the TLS handshake)")
+    assert len(slept) == 1
+
+
+def test_an_untrusted_certificate_is_a_tls_failure_and_not_retried(tmp_path: Path) -> None:
+    with HangUpServer("no-answer", tls_dir=tmp_path) as server:
+        config = HostConfig(server.host, tls="enabled")  # without the test CA
+        reg = Reg(Settings().with_host(config), auth_factory=lambda *a: StandInAuth())
+        with pytest.raises(TransportError) as info:
+            reg.ping(parse(f"{server.host}/a"))
+        assert server.connections == 1
+    assert f"TLS handshake with {server.host} failed: " in str(info.value)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+    assert info.value.hint is not None
+
+
+def test_no_answer_within_the_read_timeout_says_so() -> None:
+    with HangUpServer("silent") as server:
+        reg, ref, _ = _reg_for(server, retries=1, read_timeout=0.2)
+        with pytest.raises(TransportError) as info:
+            reg.ping(ref)
+    assert f"timed out waiting for the answer to GET {server.url}/v2/: " in str(info.value)
+    assert "read timeout=0.2" in str(info.value)
+
+
+def test_an_answer_cut_while_its_body_is_read_is_a_lost_connection(harness: Harness) -> None:
+    body = b'{"schemaVersion": 2, "padding": "' + b"x" * 100_000 + b'"}'
+    headers = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
+    harness.fake.inject("GET", "/manifests/v1", Reply(200, body, headers, body_sent=50_000))
+    with pytest.raises(TransportError) as info:
+        harness.reg.manifest_get(harness.ref("a/b:v1"))
+    message = str(info.value)
+    url = f"{harness.fake.url}/v2/a/b/manifests/v1"
+    assert message.startswith(f"connection lost while reading the answer from {url}: ")
+    assert "IncompleteRead" in message
+
+
+def _pool_error(reason: Exception) -> urllib3.exceptions.MaxRetryError:
+    return urllib3.exceptions.MaxRetryError(
+        urllib3.HTTPSConnectionPool("registry.example", 443), "/v2/", reason
+    )
+
+
+def test_connect_failures_name_the_host_they_could_not_reach() -> None:
+    conn = urllib3.connection.HTTPSConnection("registry.example", 443)
+    unresolved = requests.exceptions.ConnectionError(
+        _pool_error(
+            urllib3.exceptions.NameResolutionError("registry.example", conn, socket.gaierror(-2))
+        )
+    )
+    slow = requests.exceptions.ConnectTimeout(
+        _pool_error(urllib3.exceptions.ConnectTimeoutError(conn, "timed out (connect timeout=15)"))
+    )
+    proxied = requests.exceptions.ProxyError(
+        _pool_error(urllib3.exceptions.ProxyError("Unable to connect to proxy", OSError("no")))
+    )
+    url = "https://registry.example/v2/a/manifests/v1"
+    for exc in (unresolved, slow, proxied):
+        assert classify(exc) is Failure.CONNECT
+    error = transport_error(unresolved, "GET manifest", url, "registry.example", method="GET")
+    assert str(error).startswith("GET manifest: cannot connect to registry.example: ")
+    assert "resolve" in str(error)
+    error = transport_error(slow, "GET manifest", url, "registry.example", method="GET")
+    assert str(error) == (
+        "GET manifest: cannot connect to registry.example: timed out (connect timeout=15)"
+    )
+    error = transport_error(proxied, "GET manifest", url, "registry.example", method="GET")
+    assert "cannot connect to registry.example through the proxy: " in str(error)
+
+
+def test_the_failed_hop_of_a_redirect_is_the_one_named() -> None:
+    """requests attaches the request it was sending; its method and URL win over the first."""
+    prepared = requests.Request("GET", "https://cdn.example/blob?sig=s3cr3t").prepare()
+    lost = requests.exceptions.ConnectionError(
+        urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")),
+        request=prepared,
+    )
+    error = transport_error(
+        lost, "GET blob", "https://registry.example/v2/a/blobs/x", "registry.example"
+    )
+    assert str(error) == (
+        "GET blob: connection lost during GET https://cdn.example/blob?…: [Errno 104] reset"
+    )
 
 
 def test_401_goes_to_the_authenticator_once_per_new_challenge(make_harness: MakeHarness) -> None:

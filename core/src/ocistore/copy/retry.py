@@ -20,6 +20,11 @@ What is transient (:func:`is_transient`):
   or 505 "HTTP version not supported", which another attempt will not change);
 * :class:`~ocistore.errors.ShortReadError`: a source stream that ended early (a cut download).
 
+A server that said when to come back (``Retry-After`` on a 429 or 503, carried as
+:attr:`RegistryError.retry_after <ocistore.errors.RegistryError>`) gets at least that pause,
+still capped at :data:`MAX_DELAY`: the scheme has usually waited as asked already, and a copy
+should not sleep for minutes on one answer.
+
 Everything else is final: a digest or size mismatch (the content is wrong, sending it again
 gives the same bytes), authentication, "not found", unsupported operations, local storage
 errors, invalid manifests. Nothing is retried once the copy is cancelled (a sibling failed), and
@@ -71,10 +76,18 @@ class RetryPolicy:
     attempts: int = 3
     delay: float = 0.5
 
-    def pause(self, retry: int) -> float:
-        """Seconds to wait before retry number ``retry`` (1 for the second attempt)."""
+    def pause(self, retry: int, error: BaseException | None = None) -> float:
+        """Seconds to wait before retry number ``retry`` (1 for the second attempt).
+
+        When ``error`` carries the server's ``retry_after``, the pause is at least that long,
+        though never longer than :data:`MAX_DELAY`.
+        """
         cap = min(MAX_DELAY, self.delay * 2 ** (retry - 1))
-        return random.uniform(cap / 2, cap)
+        pause = random.uniform(cap / 2, cap)
+        asked = error.retry_after if isinstance(error, RegistryError) else None
+        if asked is not None and asked > pause:
+            pause = min(asked, MAX_DELAY)
+        return pause
 
 
 class Retrier:
@@ -120,7 +133,7 @@ class Retrier:
                     or self._cancelled.is_set()
                 )
                 # ``wait`` returns True when the copy was cancelled during the pause.
-                if final or self._cancelled.wait(self.policy.pause(attempt)):
+                if final or self._cancelled.wait(self.policy.pause(attempt, error)):
                     if attempt > 1:
                         error.add_note(f"gave up after {attempt} attempts")
                     raise

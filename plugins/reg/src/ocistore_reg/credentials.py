@@ -4,7 +4,9 @@ Users log in with ``docker login`` (or podman, skopeo, regctl...) and expect eve
 reuse that login, so ocistore reads the same file with the same rules: ``credHelpers[host]``,
 then ``credsStore``, then the plain ``auths`` entry, with the ``DOCKER_AUTH_CONFIG`` environment
 variable consulted before the file. Helpers are external programs that may prompt or be slow,
-so their answers are cached for the life of the process.
+so their answers are cached for the life of the process; running them, and that cache, is
+:mod:`ocistore_reg.credhelpers`' job (re-exported here), and this module decides what their
+answers mean.
 
 Nothing here ever puts a password or token into a message, a log line or a ``repr``.
 """
@@ -16,15 +18,13 @@ import binascii
 import json
 import logging
 import os
-import shutil
-import subprocess
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocistore.errors import AuthError
+from ocistore_reg.credhelpers import clear_helper_cache, helper_answer, helper_list
 
 if TYPE_CHECKING:
     from ocistore.settings import Settings
@@ -46,10 +46,7 @@ log = logging.getLogger(__name__)
 #: The key Docker files Docker Hub logins under (in ``auths`` and in helpers).
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 _HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
-_NOT_FOUND = "credentials not found in native keychain"
 _TOKEN_USER = "<token>"  # noqa: S105 - the protocol's marker, not a secret
-_HELPER_TIMEOUT = 120.0
-_MESSAGE_LIMIT = 500
 
 
 @dataclass(frozen=True, repr=False)
@@ -261,89 +258,7 @@ def _decode_auth(encoded: str, key: str, source: str) -> tuple[str, str]:
     return username, password.strip("\x00")
 
 
-# -- credential helpers -------------------------------------------------------------------------
-
-_cache_lock = threading.Lock()
-_cache: dict[tuple[str, str, str], object] = {}
-_key_locks: dict[tuple[str, str, str], threading.Lock] = {}
-
-
-def clear_helper_cache() -> None:
-    """Forget cached helper answers (after a login, or between tests)."""
-    with _cache_lock:
-        _cache.clear()
-        _key_locks.clear()
-
-
-def _program(helper: str, env: Mapping[str, str]) -> str:
-    name = f"docker-credential-{helper}"
-    found = shutil.which(name, path=env.get("PATH", os.defpath))
-    if found is None:
-        raise AuthError(
-            f"credential helper {name} not found on PATH",
-            hint=f"install {name} or remove it from the docker config",
-        )
-    return found
-
-
-def _cached(key: tuple[str, str, str], compute: _Compute) -> object:
-    """Run ``compute`` once per key per process; concurrent callers wait for the first."""
-    with _cache_lock:
-        if key in _cache:
-            return _cache[key]
-        lock = _key_locks.setdefault(key, threading.Lock())
-    with lock:
-        with _cache_lock:
-            if key in _cache:
-                return _cache[key]
-        value = compute()
-        with _cache_lock:
-            _cache[key] = value
-        return value
-
-
-class _Compute:
-    """A deferred helper call (a class, not a lambda, so mypy sees the return type)."""
-
-    def __init__(self, program: str, action: str, data: str, env: Mapping[str, str]) -> None:
-        self.program, self.action, self.data, self.env = program, action, data, env
-
-    def __call__(self) -> object:
-        return _run_helper(self.program, self.action, self.data, self.env)
-
-
-def _run_helper(program: str, action: str, data: str, env: Mapping[str, str]) -> object:
-    """Run ``program action`` with ``data`` on stdin; parsed JSON, or None for "not found"."""
-    name = os.path.basename(program)
-    try:
-        done = subprocess.run(
-            [program, action],
-            input=data.encode("utf-8"),
-            capture_output=True,
-            timeout=_HELPER_TIMEOUT,
-            env=dict(env),
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise AuthError(f"credential helper {name} {action} timed out") from None
-    except OSError as exc:
-        raise AuthError(f"cannot run credential helper {name}: {exc.strerror or exc}") from None
-    stdout = done.stdout.decode("utf-8", errors="replace")
-    if done.returncode != 0:
-        # The protocol puts error messages on stdout; fall back to stderr for broken helpers.
-        message = stdout.strip() or done.stderr.decode("utf-8", errors="replace").strip()
-        if message == _NOT_FOUND:
-            return None
-        target = f" for {data.strip()!r}" if action == "get" else ""
-        raise AuthError(
-            f"credential helper {name} {action} failed{target} "
-            f"(exit {done.returncode}): {message[:_MESSAGE_LIMIT] or 'no message'}"
-        )
-    try:
-        return json.loads(stdout)
-    except json.JSONDecodeError:
-        # Do not quote the output: it may well contain the secret.
-        raise AuthError(f"credential helper {name} {action} printed invalid JSON") from None
+# -- credential helpers: what their answers mean ------------------------------------------------
 
 
 def helper_get(
@@ -351,8 +266,7 @@ def helper_get(
 ) -> Credential | None:
     """Ask ``docker-credential-<helper>`` for ``server_url``; None if it has nothing."""
     environ = os.environ if env is None else env
-    program = _program(helper, environ)
-    answer = _cached((program, "get", server_url), _Compute(program, "get", server_url, environ))
+    answer = helper_answer(helper, "get", server_url, environ)
     if answer is None:
         return None
     if not isinstance(answer, dict):
@@ -365,16 +279,6 @@ def helper_get(
     if username == _TOKEN_USER:
         return Credential(identity_token=secret)
     return Credential(username=username, password=secret)
-
-
-def helper_list(helper: str, *, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``docker-credential-<helper> list``: server URL -> username."""
-    environ = os.environ if env is None else env
-    program = _program(helper, environ)
-    answer = _cached((program, "list", ""), _Compute(program, "list", "unused", environ))
-    if not isinstance(answer, dict):
-        return {}
-    return {str(k): str(v) for k, v in answer.items()}
 
 
 def _store_get(store: str, hostname: str, env: Mapping[str, str]) -> Credential | None:

@@ -12,7 +12,11 @@ protocol code can judge, and takes care of everything that is the same for every
 * auth: pre-emptive headers from the host's authenticator, and on 401 one more try for every
   challenge the authenticator calls new;
 * retries: connection failures and 408/429/5xx, with jittered exponential backoff bounded in
-  attempts and time, ``Retry-After`` honoured;
+  attempts and time, ``Retry-After`` honoured (how these multiply with the copy engine's own
+  retries, and the ``Settings.options["reg"]`` keys: ``plugins/reg/README.md``);
+* failures: reported by phase (:func:`~ocistore_reg.translate.classify`): "cannot connect to
+  <host>", a failed TLS handshake, "connection lost during <METHOD> <url>", or a read timeout;
+  a TLS failure is never retried, a request that got no connection always may be;
 * redirects, followed by hand (at most 10): no ``Authorization`` to any other origin, no
   https→http downgrade, no redirect from a remote host to a local address.
 
@@ -34,11 +38,11 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from ocistore.errors import RegistryError, TransportError
+from ocistore.errors import RegistryError, StorageError, TransportError
 from ocistore.settings import HostConfig, Settings
 from ocistore_reg.options import RegOptions
 from ocistore_reg.retry import RETRY_STATUSES, Backoff, RetryPolicy, parse_retry_after
-from ocistore_reg.translate import transport_error
+from ocistore_reg.translate import Failure, classify, short_reason, transport_error
 from ocistore_reg.urls import api_host, is_local_host, origin, redact, resolve
 
 __all__ = ["Auth", "AuthFactory", "BodySource", "Transport", "read_limited", "tls_options"]
@@ -110,6 +114,20 @@ def _verify(config: HostConfig) -> bool | str:
 
 
 def _cert(config: HostConfig) -> str | tuple[str, str] | None:
+    if config.client_key and not config.client_cert:
+        raise StorageError(
+            f"client_key for {config.hostname} is set without client_cert",
+            hint="give the certificate too (or one PEM file holding both as client_cert)",
+        )
+    for kind, path in (
+        ("client certificate", config.client_cert),
+        ("client key", config.client_key),
+    ):
+        if path and not os.access(path, os.R_OK):
+            raise StorageError(
+                f"{kind} file {path} for {config.hostname} cannot be read"
+                f"{'' if os.path.exists(path) else ': no such file'}"
+            )
     if config.client_cert and config.client_key:
         return (config.client_cert, config.client_key)
     return config.client_cert or None
@@ -120,23 +138,6 @@ def _idempotent(method: str, source: BodySource | None) -> bool:
     if method in _IDEMPOTENT:
         return True
     return method == "POST" and (source is None or (isinstance(source, _Bytes) and not source.data))
-
-
-def _reached_server(exc: requests.RequestException) -> bool:
-    """False when the request certainly never reached the server (safe to resend a POST)."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return False
-    reason: object = exc
-    for _ in range(5):
-        if isinstance(reason, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
-            return False
-        inner = getattr(reason, "reason", None)
-        if inner is None and isinstance(reason, BaseException) and reason.args:
-            inner = reason.args[0]
-        if inner is None or inner is reason:
-            break
-        reason = inner
-    return True
 
 
 class Transport:
@@ -223,16 +224,18 @@ class Transport:
                 response = self._send(method, url, scopes, headers, source)
             except requests.RequestException as exc:
                 can_resend = source is None or source.replayable
+                failure = classify(exc)
                 if (
                     retry
                     and can_resend
-                    and not isinstance(exc, requests.exceptions.SSLError)
-                    and (_idempotent(method, source) or not _reached_server(exc))
+                    and failure is not Failure.TLS
+                    # a request that never got a connection is safe to send whatever it is
+                    and (_idempotent(method, source) or failure is Failure.CONNECT)
                     and backoff.wait()
                 ):
                     log.debug("%s %s failed (%s), retrying", method, redact(url), exc)
                     continue
-                raise transport_error(exc, what, url, self.hostname) from None
+                raise transport_error(exc, what, url, self.hostname, method=method) from None
             status = response.status_code
             self._warn(response)
             can_resend = source is None or source.replayable
@@ -352,7 +355,11 @@ def read_limited(response: requests.Response, limit: int) -> bytes | None:
             if total > limit:
                 return None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise TransportError(f"reading the answer from {redact(response.url)}: {exc}") from None
+        timed_out = isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError)
+        what = "timed out" if timed_out else "connection lost"
+        raise TransportError(
+            f"{what} while reading the answer from {redact(response.url)}: {short_reason(exc)}"
+        ) from None
     finally:
         response.close()
     return b"".join(chunks)

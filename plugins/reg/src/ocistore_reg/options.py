@@ -27,6 +27,8 @@ class RegOptions:
     * ``retry_total``: seconds after which no new attempt starts, whatever ``Retry-After`` says.
     * ``connect_timeout`` / ``read_timeout``: per socket operation, in seconds.
     * ``referrers_cache_ttl``: seconds a repository's referrers-API support is remembered.
+
+    How these retries multiply with the copy engine's: ``plugins/reg/README.md``.
     """
 
     retries: int = 5

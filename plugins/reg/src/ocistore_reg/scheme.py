@@ -49,6 +49,8 @@ class Reg(SchemeBase):
         return SchemeInfo(
             manifest_push_first=False,
             blob_mount=True,
+            # True for every registry: ``referrers`` uses the API where the registry has one and
+            # the fallback tag (kept up to date by ``manifest_put``) where it does not.
             referrers_api=True,
             tag_delete=True,
             blob_delete=True,

@@ -3,10 +3,14 @@
 Large blobs cross long-lived connections that proxies and load balancers cut. Instead of starting
 over, :class:`ResumingStream` notices the short read (the connection ended before
 ``Content-Length`` bytes, or a read failed) and asks again for the rest with
-``Range: bytes=N-``. The answer must be ``206`` with a ``Content-Range`` that starts exactly at
-``N``: anything else could splice foreign bytes into the stream. The bytes themselves are checked
-by the :class:`~ocistore.blob.BlobReader` wrapped around this stream, so a resumed download ends
-with the same digest verification as any other.
+``Range: bytes=N-``. A ``206`` answer must carry a ``Content-Range`` that starts exactly at
+``N``: anything else could splice foreign bytes into the stream. A registry (or a proxy in
+front of it) that ignores ``Range`` answers ``200`` with the whole blob instead; then the first
+``N`` bytes of that answer are read and dropped, and the stream carries on from there. Such an
+answer must be as long as the blob is known to be (descriptor size or the first answer's
+``Content-Length``), so the skip never runs past the expected size. The bytes themselves are
+checked by the :class:`~ocistore.blob.BlobReader` wrapped around this stream, so a resumed
+download ends with the same digest verification as any other.
 """
 
 from __future__ import annotations
@@ -17,7 +21,12 @@ import logging
 import requests
 import urllib3
 
-from ocistore.errors import ShortReadError, TransportError
+from ocistore.errors import (
+    ShortReadError,
+    SizeLimitExceededError,
+    TransportError,
+    VerificationError,
+)
 from ocistore_reg.http import Transport
 from ocistore_reg.retry import Backoff
 from ocistore_reg.translate import raise_for
@@ -66,6 +75,8 @@ class ResumingStream:
         self._total = total
         self._what = what
         self._pos = 0
+        # Bytes at the start of the current answer already delivered (a resume answered 200).
+        self._skip = 0
         self._backoff: Backoff | None = None
         self._resumed_at = 0
         self.resumes = 0
@@ -77,16 +88,29 @@ class ResumingStream:
             if self._response is None:
                 return b""
             failure: BaseException | None = None
-            want = min(n, READ_BLOCK) if n > 0 else None
+            if self._skip:
+                want: int | None = min(self._skip, READ_BLOCK)
+            else:
+                want = min(n, READ_BLOCK) if n > 0 else None
             try:
                 data = self._response.raw.read(want, decode_content=False)
             except _READ_ERRORS as exc:
                 data, failure = b"", exc
+            if data and self._skip:
+                self._skip -= len(data)
+                continue
             if data:
                 self._pos += len(data)
                 return data
-            if failure is None and (self._total is None or self._pos >= self._total):
+            ended = failure is None
+            if ended and not self._skip and (self._total is None or self._pos >= self._total):
                 return b""
+            if ended and self._skip and self._total is None:
+                self.close()
+                raise ShortReadError(
+                    f"{self._what}: the registry ignored the Range request, and its full "
+                    f"answer ended before byte {self._pos}, where the download had got to"
+                )
             self._resume(failure)
 
     def _resume(self, failure: BaseException | None) -> None:
@@ -98,6 +122,7 @@ class ResumingStream:
         if self._pos - self._resumed_at >= _PROGRESS:
             self._backoff = None  # good progress since the last break: a fresh retry budget
         self._resumed_at = self._pos
+        self._skip = 0
         if self._backoff is None:
             self._backoff = Backoff(self._transport.policy, sleep=self._transport.sleep)
             self._backoff.next_attempt()
@@ -116,13 +141,10 @@ class ResumingStream:
             scopes=self._scopes,
             headers={"Range": f"bytes={self._pos}-"},
         )
+        if response.status_code == 200:
+            self._restart(response)
+            return
         if response.status_code != 206:
-            if response.status_code == 200:
-                response.close()
-                raise ShortReadError(
-                    f"{self._what}: download broke after {self._pos} bytes and the registry "
-                    "ignored the Range request to resume it (HTTP 200)"
-                )
             raise_for(response, f"{self._what} (resuming at byte {self._pos})")
         span = parse_content_range(response.headers.get("Content-Range"))
         if span is None or span[0] != self._pos:
@@ -133,6 +155,39 @@ class ResumingStream:
             )
         if self._total is None and span[2] is not None:
             self._total = span[2]
+        self._response = response
+
+    def _restart(self, response: requests.Response) -> None:
+        """Use a ``200`` answer to a resume (``Range`` ignored): skip what was delivered.
+
+        The answer must be the whole blob: its length, when given, has to match the size the
+        download expects, and cannot be shorter than what was delivered already.
+        """
+        length_header = response.headers.get("Content-Length", "").strip()
+        length = int(length_header) if length_header.isdigit() else None
+        problem: VerificationError | None = None
+        if length is not None and self._total is not None and length != self._total:
+            kind = SizeLimitExceededError if length > self._total else ShortReadError
+            problem = kind(
+                f"{self._what}: the registry ignored the Range request to resume at byte "
+                f"{self._pos} and answered {length} bytes, not the {self._total} expected"
+            )
+        elif length is not None and length < self._pos:
+            problem = ShortReadError(
+                f"{self._what}: the registry ignored the Range request to resume at byte "
+                f"{self._pos} and answered only {length} bytes"
+            )
+        if problem is not None:
+            response.close()
+            raise problem
+        if self._total is None:
+            self._total = length
+        log.info(
+            "%s: the registry ignored Range (HTTP 200); skipping the %d bytes already read",
+            self._what,
+            self._pos,
+        )
+        self._skip = self._pos
         self._response = response
 
     def close(self) -> None:

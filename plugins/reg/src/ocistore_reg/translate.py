@@ -8,11 +8,16 @@ the mistakes people make most, what to do next.
 
 from __future__ import annotations
 
+import enum
 import json
+import re
+import ssl
 from collections.abc import Callable
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from ocistore.errors import (
     ForbiddenError,
@@ -24,13 +29,25 @@ from ocistore.errors import (
     UnauthorizedError,
     UnsupportedError,
 )
+from ocistore_reg.retry import parse_retry_after
 from ocistore_reg.urls import redact
 
-__all__ = ["ERROR_BODY_LIMIT", "ErrorBody", "raise_for", "read_error_body", "transport_error"]
+__all__ = [
+    "ERROR_BODY_LIMIT",
+    "ErrorBody",
+    "Failure",
+    "classify",
+    "raise_for",
+    "read_error_body",
+    "short_reason",
+    "transport_error",
+]
 
 #: Error bodies are read only this far: enough for any real error list, never a whole blob.
 ERROR_BODY_LIMIT = 64 * 1024
 _MESSAGE_LIMIT = 300
+#: Statuses whose ``Retry-After`` is carried on the error (RFC 6585 §4, RFC 9110 §10.2.3).
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 # How TLS fails when the server speaks plain HTTP (OpenSSL 1.1 and 3.x wordings).
 _PLAIN_HTTP_SIGNS = (
@@ -106,6 +123,11 @@ def raise_for(
     operations a registry may have switched off (deletes).
     """
     status = response.status_code
+    retry_after = (
+        parse_retry_after(response.headers.get("Retry-After"))
+        if status in _RETRY_AFTER_STATUSES
+        else None
+    )
     body = read_error_body(response)
     detail = f": {body}" if body.text else ""
     where = redact(response.url) if response.url else ""
@@ -130,6 +152,7 @@ def raise_for(
             status=status,
             codes=body.codes,
             hint="wait and try again, or authenticate to get a higher limit",
+            retry_after=retry_after,
         )
     if status == 404:
         raise NotFoundError(f"{what}: not found{detail}")
@@ -141,47 +164,159 @@ def raise_for(
         status=status,
         codes=body.codes,
         hint=hint,
+        retry_after=retry_after,
     )
 
 
-def transport_error(exc: BaseException, what: str, url: str, hostname: str) -> TransportError:
-    """A TransportError for a failed connection, with the plain-HTTP hint where it applies."""
-    text = str(exc)
-    hint = None
+class Failure(enum.Enum):
+    """How a request failed before an answer came (see :func:`classify`)."""
+
+    #: No connection: refused, name not resolved, unreachable, connect timeout, proxy refused,
+    #: reset before the TLS handshake was done.
+    CONNECT = "connect"
+    #: The TLS handshake failed on its own terms: certificate, protocol, a plain-HTTP server.
+    TLS = "tls"
+    #: Connected and sent, but no answer within the read timeout.
+    TIMEOUT = "timeout"
+    #: The connection broke after it was set up (while sending, or waiting for the answer).
+    LOST = "lost"
+
+
+# Functions of urllib3, http.client, socket and ssl that only run while a connection is set up.
+_SETUP_FRAMES = frozenset({"connect", "_new_conn", "create_connection", "_tunnel"})
+_HANDSHAKE_FRAMES = frozenset(
+    {"do_handshake", "ssl_wrap_socket", "_ssl_wrap_socket_and_match_hostname"}
+)
+
+
+def _chain(exc: BaseException, *, causes: bool = True) -> list[BaseException]:
+    """``exc`` and what it wraps (``reason``, exception ``args``, and with ``causes`` also
+    ``__cause__``), outside in."""
+    found: list[BaseException] = []
+    todo = [exc]
+    while todo and len(found) < 16:
+        item = todo.pop(0)
+        if any(item is seen for seen in found):
+            continue
+        found.append(item)
+        reason = getattr(item, "reason", None)
+        if isinstance(reason, BaseException):
+            todo.append(reason)
+        todo.extend(arg for arg in item.args if isinstance(arg, BaseException))
+        if causes and item.__cause__ is not None:
+            todo.append(item.__cause__)
+    return found
+
+
+def _frames(chain: list[BaseException]) -> set[str]:
+    """Names of the functions the errors of ``chain`` were raised through."""
+    names: set[str] = set()
+    for item in chain:
+        tb = item.__traceback__
+        while tb is not None:
+            names.add(tb.tb_frame.f_code.co_name)
+            tb = tb.tb_next
+    return names
+
+
+def _in_handshake(chain: list[BaseException]) -> bool:
+    return bool(_frames(chain) & _HANDSHAKE_FRAMES) or any(
+        isinstance(item, ssl.SSLCertVerificationError | ssl.CertificateError) for item in chain
+    )
+
+
+def classify(exc: BaseException) -> Failure:
+    """Which phase of a request a ``requests``/``urllib3`` failure happened in.
+
+    The exception types alone do not tell: a reset during the TLS handshake and one in the
+    middle of a request body both arrive as ``ConnectionError``, and a TLS connection cut
+    mid-request arrives as ``SSLError``. So the frames the error passed through are consulted
+    too (``do_handshake``, ``connect``...).
+    """
+    chain = _chain(exc)
+    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.ProxyError) or any(
+        isinstance(item, urllib3.exceptions.ConnectTimeoutError) for item in chain
+    ):  # urllib3's NewConnectionError (refused, unresolved...) is a ConnectTimeoutError
+        return Failure.CONNECT
+    tls_error = any(isinstance(item, ssl.SSLError | ssl.CertificateError) for item in chain)
+    if _in_handshake(chain):
+        # A TLS protocol or certificate error, or else a reset: no connection was made.
+        return Failure.TLS if tls_error else Failure.CONNECT
+    if _frames(chain) & _SETUP_FRAMES:
+        return Failure.CONNECT
     if isinstance(exc, requests.exceptions.SSLError):
-        lowered = text.lower()
-        if url.startswith("https:") and any(sign in lowered for sign in _PLAIN_HTTP_SIGNS):
-            return TransportError(
-                f"{what}: TLS handshake with {hostname} failed: "
-                "server gave HTTP response to HTTPS client",
-                hint=f"use plain HTTP for this host (--plain-http {hostname})",
-            )
-        if "certificate" in lowered:
-            hint = (
-                f"the certificate of {hostname} is not trusted: pass its CA (ca_file), or, "
-                "only for a throw-away registry, use tls='insecure'"
-            )
-        return TransportError(
-            f"{what}: TLS failure talking to {hostname}: {_short(exc)}", hint=hint
-        )
+        closed = any(isinstance(item, ssl.SSLEOFError | ssl.SSLZeroReturnError) for item in chain)
+        return Failure.LOST if closed else Failure.TLS
     if isinstance(exc, requests.exceptions.Timeout):
-        return TransportError(f"{what}: timed out talking to {hostname} ({redact(url)})")
-    return TransportError(f"{what}: cannot reach {hostname} ({redact(url)}): {_short(exc)}")
+        return Failure.TIMEOUT
+    return Failure.LOST
 
 
-def _short(exc: BaseException) -> str:
-    """The innermost reason of a urllib3/requests error chain, without the retry wrapper."""
-    reason: BaseException = exc
-    seen = 0
-    while seen < 5:
-        seen += 1
-        inner = getattr(reason, "reason", None)
-        if isinstance(inner, BaseException):
-            reason = inner
-            continue
-        if reason.args and isinstance(reason.args[0], BaseException):
-            reason = reason.args[0]
-            continue
-        break
-    text = str(reason) or type(reason).__name__
+def transport_error(
+    exc: BaseException, what: str, url: str, hostname: str, *, method: str = "request"
+) -> TransportError:
+    """A TransportError saying in which phase the request failed (see :class:`Failure`).
+
+    ``method`` and ``url`` are those of the request as sent (the failed hop of a redirect, if
+    the exception says so); ``hostname`` is the registry, named in hints.
+    """
+    sent = getattr(exc, "request", None)
+    if sent is not None and sent.method and sent.url:
+        method, url = str(sent.method), str(sent.url)
+    host = urlsplit(url).netloc or hostname
+    failure = classify(exc)
+    reason = short_reason(exc)
+    if failure is Failure.CONNECT:
+        via = " through the proxy" if isinstance(exc, requests.exceptions.ProxyError) else ""
+        during = " (during the TLS handshake)" if _in_handshake(_chain(exc)) else ""
+        return TransportError(f"{what}: cannot connect to {host}{via}: {reason}{during}")
+    if failure is Failure.TLS:
+        return _tls_error(exc, what, url, host=host, hostname=hostname, reason=reason)
+    if failure is Failure.TIMEOUT:
+        return TransportError(
+            f"{what}: timed out waiting for the answer to {method} {redact(url)}: {reason}"
+        )
+    return TransportError(f"{what}: connection lost during {method} {redact(url)}: {reason}")
+
+
+def _tls_error(
+    exc: BaseException, what: str, url: str, *, host: str, hostname: str, reason: str
+) -> TransportError:
+    lowered = str(exc).lower()
+    if url.startswith("https:") and any(sign in lowered for sign in _PLAIN_HTTP_SIGNS):
+        return TransportError(
+            f"{what}: TLS handshake with {host} failed: server gave HTTP response to HTTPS client",
+            hint=f"use plain HTTP for this host (--plain-http {hostname})",
+        )
+    hint = None
+    if "alert" in lowered and ("certificate" in lowered or "handshake failure" in lowered):
+        # The *server* ended the handshake over our (missing or unknown) client certificate.
+        hint = (
+            f"{host} wants a TLS client certificate it trusts: set client_cert and "
+            "client_key for this host"
+        )
+    elif "certificate" in lowered:
+        hint = (
+            f"the certificate of {host} is not trusted: pass its CA (ca_file), or, "
+            "only for a throw-away registry, use tls='insecure'"
+        )
+    return TransportError(f"{what}: TLS handshake with {host} failed: {reason}", hint=hint)
+
+
+# urllib3 starts its messages with the connection's repr: ``HTTPConnectionPool(host=..., ...): ``.
+_CONNECTION_REPR = re.compile(r"^\w*Connection(?:Pool)?\([^)]*\):\s*")
+
+
+def short_reason(exc: BaseException) -> str:
+    """The innermost reason a urllib3/requests error wraps, without the wrappers.
+
+    Only what the errors carry is followed, not ``__cause__``: urllib3's "Read timed out.
+    (read timeout=120)" says more than the socket's "timed out" it was raised from.
+    """
+    reason = _chain(exc, causes=False)[-1]
+    text = str(reason)
+    last = reason.args[-1] if len(reason.args) > 1 else None
+    if isinstance(last, str) and not isinstance(reason, OSError):
+        text = last  # urllib3's ``(connection, message)`` errors
+    text = _CONNECTION_REPR.sub("", text) or type(reason).__name__
     return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
