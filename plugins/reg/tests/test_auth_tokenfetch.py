@@ -224,6 +224,18 @@ def test_token_server_failures(
     assert SECRET not in str(info.value)
 
 
+def test_token_server_rate_limit_carries_retry_after() -> None:
+    def handler(_: requests.PreparedRequest) -> tuple[int, dict[str, str], bytes]:
+        return 429, {"Retry-After": "7"}, b"{}"
+
+    session, _ = canned_session(handler)
+    auth = Authenticator("reg.example", session, Credential("alice", SECRET))
+    response = make_401("https://reg.example/v2/", 'Bearer realm="https://auth.example/t"')
+    with pytest.raises(RateLimitError) as info:
+        auth.handle_challenge(response, PULL_A)
+    assert info.value.retry_after == 7.0
+
+
 def test_unreachable_token_server(session: requests.Session) -> None:
     auth = Authenticator("reg.example", session, Credential("alice", SECRET), timeout=5)
     response = make_401("https://reg.example/v2/", 'Bearer realm="http://127.0.0.1:9/token"')

@@ -37,6 +37,7 @@ from ocistore.errors import (
 from ocistore_reg.challenge import Scope
 from ocistore_reg.credentials import Credential
 from ocistore_reg.realms import Realm
+from ocistore_reg.retry import parse_retry_after
 from ocistore_reg.tokencache import ChallengeKey, Token
 
 __all__ = [
@@ -222,7 +223,11 @@ class TokenFetcher:
         if status == 403:
             raise ForbiddenError(f"{whom} refused a token (HTTP 403)")
         if status == 429:
-            raise RateLimitError(f"{whom} is rate limiting (HTTP 429)", status=429)
+            raise RateLimitError(
+                f"{whom} is rate limiting (HTTP 429)",
+                status=429,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
         if 300 <= status < 400:
             raise AuthError(f"{whom} answered a redirect (HTTP {status}); not following it")
         if status != 200:
