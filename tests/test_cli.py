@@ -2,7 +2,8 @@
 
 This module also holds the helpers the other ``test_cli_*`` modules share (``run``, ``seed``).
 Here: help, version, usage errors (exit 2), operation errors (exit 1, one line, no traceback),
-global options before and after the verb, JSON output, and fast start-up.
+global options before and after the verb, and JSON output. Fast start-up is tested in
+``core/tests/test_startup.py``.
 """
 
 from __future__ import annotations
@@ -245,44 +246,5 @@ def test_connection_refused_is_one_line(tmp_path: Path) -> None:
     assert_one_line_error(res)
 
 
-def _imported_modules(args: list[str], cwd: Path) -> set[str]:
-    """Modules a run imports, from ``python -X importtime`` (the CLI's own interpreter)."""
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "ocistore", *args],
-        capture_output=True,
-        cwd=cwd,
-        env=cli_env(cwd),
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
-    names = set()
-    for line in proc.stderr.decode().splitlines():
-        if line.startswith("import time:") and "|" in line:
-            names.add(line.rsplit("|", 1)[1].strip())
-    return names
-
-
-def test_help_imports_no_http_stack_or_rich(tmp_path: Path) -> None:
-    mods = _imported_modules(["--help"], tmp_path)
-    assert "ocistore.cli" in mods  # the measurement works
-    assert not {m for m in mods if m.split(".")[0] in ("requests", "urllib3", "rich")}
-    assert "ocistore_reg.scheme" not in mods
-
-
-def test_version_imports_no_http_stack(tmp_path: Path) -> None:
-    mods = _imported_modules(["version"], tmp_path)
-    assert not {m for m in mods if m.split(".")[0] in ("requests", "urllib3", "rich")}
-
-
-def test_ocidir_verbs_import_no_http_stack(tmp_path: Path) -> None:
-    ref = seed(tmp_path / "store", "v1", content.oci_image(3))
-    for args in (
-        ["tag", "ls", f"ocidir://{tmp_path}/store"],
-        ["image", "copy", ref, f"ocidir://{tmp_path}/copy:v1"],
-        ["image", "inspect", ref],
-    ):
-        mods = _imported_modules(args, tmp_path)
-        assert "ocistore_ocidir.scheme" in mods
-        leaked = {m for m in mods if m.split(".")[0] in ("requests", "urllib3")}
-        assert not leaked, f"{args} imported {sorted(leaked)}"
+# Fast start-up (which modules --help, version and ocidir verbs import) is tested in
+# core/tests/test_startup.py; the timings are in benchmarks/startup.py.

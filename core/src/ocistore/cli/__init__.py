@@ -1,9 +1,11 @@
 """The ``ocistore`` command line (also ``python -m ocistore``).
 
-Start-up is kept light on purpose: this package imports only argparse and the verb modules'
-parser definitions. Handlers import the client, the copy engine, ``rich`` or an archive module
-when they run, and plugins load when the first reference is parsed, so ``ocistore --help`` and
-verbs on ``ocidir://`` never import an HTTP library.
+Start-up is kept light on purpose: this package imports argparse and the static command table
+(:mod:`ocistore.cli.commands`), never a verb's implementation. Only the parsers of the command
+being run get their arguments (:mod:`ocistore.cli.parser`); the chosen handler's module is
+imported when it runs, and it imports the client, the copy engine, ``rich`` or an archive module
+only when needed; plugins load when the first reference is parsed. So ``ocistore --help`` loads
+no verb module and no plugin, and verbs on ``ocidir://`` never import an HTTP library.
 
 Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.
 """
@@ -15,12 +17,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ocistore.cli import artifact, blob, image, index, info, manifest, tag
-from ocistore.cli.context import Context
+from ocistore.cli import commands
 from ocistore.cli.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, UsageError, report
-from ocistore.cli.options import merge_globals
-from ocistore.cli.output import Output
-from ocistore.cli.parser import Subparsers, main_parser
+from ocistore.cli.parser import main_parser, subparsers
 
 __all__ = ["build_parser", "main"]
 
@@ -38,7 +37,11 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full parser tree (cheap: no plugin or client is imported)."""
+    """The parser tree (cheap: no verb module, plugin or client is imported).
+
+    Sub-command parsers get their arguments when argparse first uses them; call
+    :func:`ocistore.cli.parser.build_all` on the result to walk a complete tree.
+    """
     from ocistore import __version__
 
     parser = main_parser(
@@ -48,15 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         _EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"ocistore {__version__}")
-    verbs: Subparsers = parser.add_subparsers(dest="verb", metavar="COMMAND", title="commands")
-    verbs.required = True
-    image.register(verbs)
-    manifest.register(verbs)
-    blob.register(verbs)
-    tag.register(verbs)
-    artifact.register(verbs)
-    index.register(verbs)
-    info.register(verbs)
+    commands.register(subparsers(parser, "verb", "COMMAND", "commands"))
     return parser
 
 
@@ -79,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: --help/--version (0) or a usage error (2)
         return e.code if isinstance(e.code, int) else (EXIT_OK if e.code is None else EXIT_USAGE)
+    from ocistore.cli.context import Context
+    from ocistore.cli.options import merge_globals
+    from ocistore.cli.output import Output
+
     opts = merge_globals(args)
     _setup_logging(opts.verbose)
     ctx = Context(args, opts, Output(opts.format))

@@ -13,10 +13,10 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ocistore.cli.arguments import DEFAULT_ARTIFACT_TYPE
 from ocistore.cli.blob import _write_verified
 from ocistore.cli.errors import UsageError
 from ocistore.cli.output import human_size, table
-from ocistore.cli.parser import Subparsers, action, group
 
 if TYPE_CHECKING:
     from ocistore.cli.context import Context
@@ -24,85 +24,9 @@ if TYPE_CHECKING:
     from ocistore.descriptor import Descriptor
     from ocistore.ref import Ref
 
-__all__ = ["DEFAULT_ARTIFACT_TYPE", "TITLE", "register"]
+__all__ = ["DEFAULT_ARTIFACT_TYPE", "TITLE", "cmd_get", "cmd_list", "cmd_put"]
 
 TITLE = "org.opencontainers.image.title"
-#: What ORAS records when the user names no type; better than leaving artifactType out.
-DEFAULT_ARTIFACT_TYPE = "application/vnd.unknown.artifact.v1"
-
-
-def _annotation(text: str) -> tuple[str, str]:
-    import argparse
-
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
-
-
-def register(verbs: Subparsers) -> None:
-    sub = group(verbs, "artifact", "store files as OCI artifacts, list referrers")
-
-    p = action(
-        sub,
-        "put",
-        cmd_put,
-        "store files as an OCI artifact (one layer per file)",
-        epilog="examples:\n"
-        "  ocistore artifact put ocidir://store:docs README.md LICENSE "
-        "--artifact-type application/vnd.example.docs\n"
-        "  ocistore artifact put ocidir://store sbom.json --subject ocidir://store:1.0 "
-        "--artifact-type application/spdx+json\n",
-    )
-    p.add_argument("ref", metavar="REF", help="where to store the artifact")
-    p.add_argument("files", metavar="FILE", nargs="*", help="files to include")
-    p.add_argument(
-        "--artifact-type",
-        metavar="TYPE",
-        default=DEFAULT_ARTIFACT_TYPE,
-        help=f"the artifactType (default: {DEFAULT_ARTIFACT_TYPE})",
-    )
-    p.add_argument(
-        "--media-type",
-        metavar="TYPE",
-        default="application/octet-stream",
-        help="media type of each file layer (default: application/octet-stream)",
-    )
-    p.add_argument(
-        "--annotation",
-        type=_annotation,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="manifest annotation (repeatable)",
-    )
-    p.add_argument(
-        "--subject",
-        metavar="REF",
-        help="the manifest this artifact refers to (same repository; ':TAG' or '@DIGEST' "
-        "are relative to REF); without a tag in REF the artifact is stored by digest",
-    )
-
-    p = action(
-        sub,
-        "get",
-        cmd_get,
-        "write an artifact's files to a directory (verified)",
-        description="Write the files of the artifact at REF. With --artifact-type, REF is the "
-        "subject and its (single) referrer of that type is fetched.",
-    )
-    p.add_argument("ref", metavar="REF")
-    p.add_argument(
-        "-o",
-        "--output",
-        metavar="DIR",
-        help="directory for the files (default: stdout, if the artifact has one file)",
-    )
-    p.add_argument("--artifact-type", metavar="TYPE", help="treat REF as the subject")
-
-    p = action(sub, "list", cmd_list, "list the referrers of a subject", aliases=("ls",))
-    p.add_argument("ref", metavar="REF", help="the subject (tag or digest)")
-    p.add_argument("--artifact-type", metavar="TYPE", help="only referrers of this type")
 
 
 # -- put ----------------------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""``ocistore blob``: get, head, put, delete and copy single blobs, always verified."""
+"""``ocistore blob``: get, head, put, delete and copy single blobs, always verified.
+
+Handlers only; the arguments are in :mod:`ocistore.cli.commands`.
+"""
 
 from __future__ import annotations
 
@@ -11,54 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocistore.cli.output import human_size
-from ocistore.cli.parser import Subparsers, action, group
 
 if TYPE_CHECKING:
     from ocistore.blob import BlobReader
     from ocistore.cli.context import Context
-    from ocistore.digest import Digest
 
-__all__ = ["register"]
-
-
-def _digest(text: str) -> Digest:
-    """argparse ``type=``: a malformed digest is a usage error."""
-    import argparse
-
-    from ocistore.digest import Digest
-    from ocistore.errors import InvalidDigestError
-
-    try:
-        return Digest.parse(text)
-    except InvalidDigestError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def register(verbs: Subparsers) -> None:
-    sub = group(verbs, "blob", "read and write single blobs", aliases=("layer",))
-
-    p = action(sub, "get", cmd_get, "write a blob to stdout or a file (verified)")
-    p.add_argument("ref", metavar="REF", help="repository holding the blob")
-    p.add_argument("digest", metavar="DIGEST", type=_digest)
-    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-
-    p = action(sub, "head", cmd_head, "show whether a blob exists, and its size")
-    p.add_argument("ref", metavar="REF")
-    p.add_argument("digest", metavar="DIGEST", type=_digest)
-
-    p = action(sub, "put", cmd_put, "store a blob read from FILE or stdin; prints its digest")
-    p.add_argument("ref", metavar="REF", help="repository to store into")
-    p.add_argument("file", metavar="FILE", nargs="?", default="-", help="default: stdin")
-    p.add_argument("--digest", type=_digest, metavar="DIGEST", help="expected digest (verified)")
-
-    p = action(sub, "delete", cmd_delete, "delete a blob", aliases=("rm",))
-    p.add_argument("ref", metavar="REF")
-    p.add_argument("digest", metavar="DIGEST", type=_digest)
-
-    p = action(sub, "copy", cmd_copy, "copy one blob between repositories", aliases=("cp",))
-    p.add_argument("source", metavar="SRC")
-    p.add_argument("target", metavar="DST")
-    p.add_argument("digest", metavar="DIGEST", type=_digest)
+__all__ = ["cmd_copy", "cmd_delete", "cmd_get", "cmd_head", "cmd_put"]
 
 
 def cmd_get(ctx: Context) -> None:

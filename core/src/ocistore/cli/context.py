@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from typing import IO, TYPE_CHECKING
 
 from ocistore.cli.errors import UsageError
@@ -69,6 +68,8 @@ class Context:
         password = read_password(self.opts)
         settings = build_settings(self.opts, registries, password)
         if not gc:
+            from dataclasses import replace
+
             options = {
                 **settings.options,
                 "ocidir": {**settings.scheme_options("ocidir"), "gc": False},

@@ -3,14 +3,16 @@
 Exit codes are part of the interface (scripts branch on them): ``0`` success, ``1`` the operation
 failed, ``2`` the command line was wrong. A traceback is noise to someone who mistyped a tag, so it
 is printed only with ``-v``; an unexpected exception (a bug) still gets one line plus a hint to
-rerun with ``-v``.
+rerun with ``-v``. (``traceback`` is imported only then: every start-up loads this module.)
 """
 
 from __future__ import annotations
 
 import sys
-import traceback
-from typing import TextIO
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import TextIO
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "UsageError", "report"]
 
@@ -44,6 +46,8 @@ def report(exc: BaseException, *, verbose: int, stream: TextIO | None = None) ->
         _line(err, f"{PROG}: interrupted")
         return EXIT_INTERRUPTED
     if verbose:
+        import traceback
+
         traceback.print_exception(exc, file=err)
     if isinstance(exc, UsageError):
         _line(err, f"{PROG}: error: {exc}")

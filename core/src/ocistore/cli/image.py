@@ -1,18 +1,18 @@
-"""``ocistore image``: copy, digest, inspect, export and import whole images."""
+"""``ocistore image``: copy, digest, inspect, export and import whole images.
+
+Handlers only; the arguments are in :mod:`ocistore.cli.commands`.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ocistore.cli.output import human_size, table
-from ocistore.cli.parser import Subparsers, action, group
-from ocistore.cli.progress import progress_bars
 
 if TYPE_CHECKING:
     from ocistore.cli.context import Context
@@ -20,107 +20,12 @@ if TYPE_CHECKING:
     from ocistore.manifest import Manifest
     from ocistore.ref import Ref
 
-__all__ = ["register"]
-
-
-def register(verbs: Subparsers) -> None:
-    sub = group(verbs, "image", "copy, inspect, export and import images")
-
-    p = action(
-        sub,
-        "copy",
-        cmd_copy,
-        "copy an image, index or artifact between any two references",
-        epilog="examples:\n"
-        "  ocistore image copy ocidir://build:1.0 127.0.0.1:5000/app:1.0\n"
-        "  ocistore image copy --platform linux/arm64 src:tag ocidir://out:tag\n",
-        aliases=("cp",),
-    )
-    p.add_argument("source", metavar="SRC", help="reference to copy from")
-    p.add_argument("target", metavar="DST", help="reference to copy to")
-    p.add_argument("--referrers", action="store_true", help="also copy referrers, recursively")
-    p.add_argument(
-        "--referrers-artifact-type",
-        metavar="TYPE",
-        help="with --referrers: only referrers of this artifactType",
-    )
-    p.add_argument(
-        "--digest-tags",
-        action="store_true",
-        help="also copy <alg>-<hex>[.*] tags of copied manifests (cosign style)",
-    )
-    p.add_argument(
-        "--fast", action="store_true", help="do nothing when the target tag has the same digest"
-    )
-    p.add_argument(
-        "--force-recursive",
-        action="store_true",
-        help="check every child even when the top manifest matches (repairs targets)",
-    )
-    p.add_argument(
-        "--include-external",
-        action="store_true",
-        help="copy layers that carry external urls (foreign/non-distributable)",
-    )
-    p.add_argument(
-        "--attempts",
-        type=int,
-        default=3,
-        metavar="N",
-        help="tries per blob or manifest on transient errors (default 3; 1 = no retry)",
-    )
-    p.add_argument(
-        "--no-progress", action="store_true", help="no progress bars, even on a terminal"
-    )
-
-    p = action(sub, "digest", cmd_digest, "print the digest a reference points at")
-    p.add_argument("ref", metavar="REF")
-
-    p = action(
-        sub,
-        "inspect",
-        cmd_inspect,
-        "show an image's config, or an index's platforms",
-        description="Show an image's config (with --platform, of that platform's image), or the "
-        "platforms of a multi-platform index.",
-    )
-    p.add_argument("ref", metavar="REF")
-
-    p = action(
-        sub,
-        "export",
-        cmd_export,
-        "write an image as an OCI layout tar",
-        epilog="examples:\n"
-        "  ocistore image export ocidir://store:1.0 image.tar\n"
-        "  ocistore image export 127.0.0.1:5000/app:1.0 - | gzip > app.tar.gz\n",
-    )
-    p.add_argument("ref", metavar="REF")
-    p.add_argument("file", metavar="FILE", help="tar file to write ('-' for stdout)")
-    p.add_argument(
-        "--name", metavar="TAG", help="tag recorded in the archive (default: the reference's tag)"
-    )
-    p.add_argument(
-        "--include-external", action="store_true", help="also export layers with external urls"
-    )
-
-    p = action(
-        sub,
-        "import",
-        cmd_import,
-        "push an image from an OCI layout tar or a docker-save tar",
-    )
-    p.add_argument("ref", metavar="REF", help="reference to push to")
-    p.add_argument("file", metavar="FILE", help="tar file to read ('-' for stdin)")
-    p.add_argument(
-        "--name",
-        metavar="NAME",
-        help="which image of a multi-image archive (a tag, full name or digest)",
-    )
+__all__ = ["cmd_copy", "cmd_digest", "cmd_export", "cmd_import", "cmd_inspect", "read_config"]
 
 
 # -- copy ---------------------------------------------------------------------------------------
 def cmd_copy(ctx: Context) -> None:
+    from ocistore.cli.progress import progress_bars
     from ocistore.copy import CopyOptions
 
     a = ctx.args
@@ -303,6 +208,8 @@ def _output_file(path: str, ctx: Context) -> Iterator[IO[bytes]]:
     if path == "-":
         yield ctx.out.binary()
         return
+    import tempfile
+
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
     try:

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ocistore.cli.artifact import _annotation
-from ocistore.cli.blob import _digest
 from ocistore.cli.errors import UsageError
-from ocistore.cli.parser import Subparsers, action, group
 
 if TYPE_CHECKING:
     from ocistore.cli.context import Context
@@ -22,48 +19,7 @@ if TYPE_CHECKING:
     from ocistore.platform import Platform
     from ocistore.ref import Ref
 
-__all__ = ["register"]
-
-
-def register(verbs: Subparsers) -> None:
-    sub = group(verbs, "index", "build and edit multi-platform indexes")
-
-    p = action(
-        sub,
-        "create",
-        cmd_create,
-        "create an OCI index from existing images or indexes",
-        description="Create an OCI index at REF whose entries are the SRC manifests (an index "
-        "source contributes its entries). SRC may be ':TAG' or '@DIGEST' in REF's repository, or "
-        "any reference (it is copied next to the index first). --platform keeps only entries of "
-        "those platforms.",
-        epilog="example:\n  ocistore index create ocidir://store:multi :amd64 :arm64\n",
-    )
-    p.add_argument("ref", metavar="REF", help="where to store the index")
-    p.add_argument("sources", metavar="SRC", nargs="+", help="manifests to include")
-    p.add_argument(
-        "--annotation",
-        type=_annotation,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="index annotation (repeatable)",
-    )
-
-    p = action(sub, "add", cmd_add, "add manifests to an existing index")
-    p.add_argument("ref", metavar="REF", help="the index to change (stored back at its tag)")
-    p.add_argument("sources", metavar="SRC", nargs="+", help="manifests to add")
-
-    p = action(sub, "delete", cmd_delete, "remove entries from an index", aliases=("rm",))
-    p.add_argument("ref", metavar="REF", help="the index to change (stored back at its tag)")
-    p.add_argument(
-        "--digest",
-        action="append",
-        default=[],
-        metavar="DIGEST",
-        type=_digest,
-        help="remove the entry with this digest (repeatable)",
-    )
+__all__ = ["cmd_add", "cmd_create", "cmd_delete"]
 
 
 def _absolute(sources: list[str]) -> list[str]:

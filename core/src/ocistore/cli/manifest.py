@@ -1,4 +1,7 @@
-"""``ocistore manifest``: get, head, put and delete single manifests, bytes untouched."""
+"""``ocistore manifest``: get, head, put and delete single manifests, bytes untouched.
+
+Handlers only; the arguments are in :mod:`ocistore.cli.commands`.
+"""
 
 from __future__ import annotations
 
@@ -7,65 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from ocistore.cli.errors import UsageError
 from ocistore.cli.output import human_size
-from ocistore.cli.parser import Subparsers, action, group
 
 if TYPE_CHECKING:
     from ocistore.cli.context import Context
 
-__all__ = ["register"]
-
-
-def register(verbs: Subparsers) -> None:
-    sub = group(verbs, "manifest", "read and write single manifests")
-
-    p = action(
-        sub,
-        "get",
-        cmd_get,
-        "print a manifest (the exact bytes, unless --format is given)",
-        description="Print the manifest at REF. Without --format the raw body is written "
-        "unchanged (its digest is the digest of the output); --format text shows a summary and "
-        "the indented document, --format json wraps it with its descriptor.",
-    )
-    p.add_argument("ref", metavar="REF")
-
-    p = action(sub, "head", cmd_head, "print the digest (and descriptor) of a manifest")
-    p.add_argument("ref", metavar="REF")
-
-    p = action(
-        sub,
-        "put",
-        cmd_put,
-        "store a manifest read from FILE or stdin",
-        epilog="examples:\n"
-        "  ocistore manifest get ocidir://a:1 | ocistore manifest put ocidir://b:1\n"
-        "  ocistore manifest put --content-type application/vnd.oci.image.index.v1+json "
-        "ocidir://b:multi index.json\n",
-    )
-    p.add_argument("ref", metavar="REF", help="tag or digest reference to store at")
-    p.add_argument("file", metavar="FILE", nargs="?", default="-", help="default: stdin")
-    p.add_argument(
-        "--content-type",
-        metavar="TYPE",
-        help="media type of the body (default: its mediaType field, or sniffed)",
-    )
-    p.add_argument(
-        "--by-digest", action="store_true", help="store by digest only, without touching a tag"
-    )
-
-    p = action(
-        sub,
-        "delete",
-        cmd_delete,
-        "delete a manifest by digest (every tag on it goes too)",
-        aliases=("rm",),
-    )
-    p.add_argument("ref", metavar="REF", help="a reference with @DIGEST")
-    p.add_argument(
-        "--force-tag-dereference",
-        action="store_true",
-        help="accept a tag: resolve it and delete that digest (removes ALL its tags)",
-    )
+__all__ = ["cmd_delete", "cmd_get", "cmd_head", "cmd_put"]
 
 
 def cmd_get(ctx: Context) -> None:

@@ -5,6 +5,11 @@ so ``ocistore -v image copy -v ...`` would count one ``-v``. Each level therefor
 of a global option under its own name (``g0_verbose``, ``g1_verbose``, ...) and
 :func:`merge_globals` combines them: counts add up, lists concatenate, single values take the one
 written last (closest to the verb).
+
+The argparse side (:func:`add_global_options` and the ``type=`` converters) lives in
+:mod:`ocistore.cli.global_options`, which building the parser needs; this module is what runs after
+parsing. Neither imports ``dataclasses`` (and with it ``inspect``): ``--help`` and ``version``
+do not need them.
 """
 
 from __future__ import annotations
@@ -12,162 +17,94 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ocistore.cli.errors import UsageError
-from ocistore.cli.output import FORMATS
+from ocistore.cli.global_options import (
+    LEVELS,
+    add_global_options,
+    ca_arg,
+    host_arg,
+    platform_arg,
+    positive_int,
+)
 
 if TYPE_CHECKING:
     from ocistore.platform import Platform
     from ocistore.settings import HostConfig, Settings
 
 __all__ = [
+    "LEVELS",
     "GlobalOptions",
     "add_global_options",
     "build_settings",
+    "ca_arg",
+    "host_arg",
     "merge_globals",
     "platform_arg",
     "positive_int",
+    "read_password",
 ]
 
-#: Depth of the deepest parser that carries the global options (main, group, action).
-LEVELS = 3
+_FIELDS = (
+    "verbose",
+    "format",
+    "platforms",
+    "concurrency",
+    "insecure",
+    "plain_http",
+    "ca_files",
+    "user",
+    "password_stdin",
+    "docker_config",
+)
 
 
-def platform_arg(text: str) -> Platform:
-    """argparse ``type=`` for ``os/arch[/variant]`` (a bad value is a usage error, exit 2)."""
-    from ocistore.errors import OCIStoreError
-    from ocistore.platform import Platform
-
-    try:
-        return Platform.parse(text)
-    except OCIStoreError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def host_arg(text: str) -> str:
-    """``HOST[:PORT]`` as it appears in references: no scheme, no path."""
-    if "://" in text or "/" in text or not text or text != text.strip():
-        raise argparse.ArgumentTypeError(
-            f"expected HOST[:PORT] as written in image references (no scheme or path), got {text!r}"
-        )
-    return text
-
-
-def ca_arg(text: str) -> tuple[str, str]:
-    host, sep, path = text.partition("=")
-    if not sep or not path:
-        raise argparse.ArgumentTypeError(f"expected HOST=PATH, got {text!r}")
-    return host_arg(host), path
-
-
-def add_global_options(parser: argparse.ArgumentParser, level: int, *, show: bool = True) -> None:
-    """Add the global options to ``parser`` (``level``: 0 main, 1 verb group, 2 action)."""
-    p = f"g{level}_"
-
-    def h(text: str) -> str:
-        return text if show else argparse.SUPPRESS
-
-    g = parser.add_argument_group("global options") if show else parser
-    g.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        dest=p + "verbose",
-        help=h("more detail; tracebacks on errors (repeat for debug logging)"),
-    )
-    g.add_argument(
-        "--format",
-        choices=FORMATS,
-        dest=p + "format",
-        help=h("output format of verbs that print data (default: text for people)"),
-    )
-    g.add_argument(
-        "--platform",
-        action="append",
-        type=platform_arg,
-        dest=p + "platform",
-        metavar="OS/ARCH[/VARIANT]",
-        help=h("select platforms of a multi-platform image (repeatable; 'local' = this host)"),
-    )
-    g.add_argument(
-        "--concurrency",
-        type=positive_int,
-        dest=p + "concurrency",
-        metavar="N",
-        help=h("blob transfers in parallel"),
-    )
-    g.add_argument(
-        "--insecure",
-        action="append",
-        type=host_arg,
-        dest=p + "insecure",
-        metavar="HOST",
-        help=h("use TLS without certificate verification for HOST (repeatable)"),
-    )
-    g.add_argument(
-        "--plain-http",
-        action="append",
-        type=host_arg,
-        dest=p + "plain_http",
-        metavar="HOST",
-        help=h("speak plain HTTP to HOST (repeatable; loopback hosts default to it)"),
-    )
-    g.add_argument(
-        "--ca-file",
-        action="append",
-        type=ca_arg,
-        dest=p + "ca_file",
-        metavar="HOST=PATH",
-        help=h("trust the PEM CA bundle at PATH for HOST (repeatable)"),
-    )
-    g.add_argument(
-        "--user",
-        dest=p + "user",
-        metavar="USER",
-        help=h("user name for the registries of the references given"),
-    )
-    g.add_argument(
-        "--password-stdin",
-        action="store_const",
-        const=True,
-        dest=p + "password_stdin",
-        help=h("read the password for --user from the first line of stdin"),
-    )
-    g.add_argument(
-        "--no-docker-config",
-        action="store_const",
-        const=True,
-        dest=p + "no_docker_config",
-        help=h("do not read credentials from docker's config.json and helpers"),
-    )
-
-
-@dataclass
 class GlobalOptions:
-    """The global options after merging every level."""
+    """The global options after merging every level.
 
-    verbose: int = 0
-    format: str | None = None
-    platforms: list[Platform] = field(default_factory=list)
-    concurrency: int | None = None
-    insecure: list[str] = field(default_factory=list)
-    plain_http: list[str] = field(default_factory=list)
-    ca_files: list[tuple[str, str]] = field(default_factory=list)
-    user: str | None = None
-    password_stdin: bool = False
-    docker_config: bool = True
+    A plain class with the ``__init__``, ``__repr__`` and ``__eq__`` a dataclass would generate.
+    """
+
+    __slots__ = _FIELDS
+
+    def __init__(  # noqa: PLR0917  (positional, like the dataclass it replaces)
+        self,
+        verbose: int = 0,
+        format: str | None = None,
+        platforms: list[Platform] | None = None,
+        concurrency: int | None = None,
+        insecure: list[str] | None = None,
+        plain_http: list[str] | None = None,
+        ca_files: list[tuple[str, str]] | None = None,
+        user: str | None = None,
+        password_stdin: bool = False,
+        docker_config: bool = True,
+    ) -> None:
+        self.verbose = verbose
+        self.format = format
+        self.platforms: list[Platform] = [] if platforms is None else platforms
+        self.concurrency = concurrency
+        self.insecure: list[str] = [] if insecure is None else insecure
+        self.plain_http: list[str] = [] if plain_http is None else plain_http
+        self.ca_files: list[tuple[str, str]] = [] if ca_files is None else ca_files
+        self.user = user
+        self.password_stdin = password_stdin
+        self.docker_config = docker_config
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__ or not isinstance(other, GlobalOptions):
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like an unfrozen dataclass
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"{type(self).__qualname__}({fields})"
 
 
 def merge_globals(ns: argparse.Namespace) -> GlobalOptions:
@@ -221,6 +158,8 @@ def build_settings(
     opts: GlobalOptions, registries: Iterable[str], password: str | None
 ) -> Settings:
     """Settings for a client: per-host TLS from the flags, credentials for ``registries``."""
+    from dataclasses import replace
+
     from ocistore.settings import Settings
 
     base = Settings(docker_config=opts.docker_config)

@@ -2,14 +2,17 @@
 
 Data goes to stdout and nothing else does; progress and notes go to stderr, so
 ``ocistore manifest get REF > m.json`` or ``... --format json | jq`` always see clean output.
+``json`` is imported when something is rendered as JSON (``--help`` and text output never are).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import IO, Any, TextIO
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import IO, Any, TextIO
 
 __all__ = ["Output", "human_size", "table"]
 
@@ -50,10 +53,14 @@ class Output:
     def data(self, obj: Any, text: str | Callable[[], str] | None = None) -> None:
         """Print ``obj`` as JSON under ``--format json``, else ``text`` (or ``obj`` itself)."""
         if self.json:
+            import json
+
             self.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
         else:
             rendered = text() if callable(text) else text
             if rendered is None:
+                import json
+
                 rendered = obj if isinstance(obj, str) else json.dumps(obj, indent=2, default=str)
             if rendered:
                 self.stdout.write(rendered.rstrip("\n") + "\n")

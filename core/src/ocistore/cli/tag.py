@@ -1,72 +1,21 @@
-"""``ocistore tag`` (list, delete) and ``ocistore repo ls``."""
+"""``ocistore tag`` (list, delete) and ``ocistore repo ls``.
+
+Handlers only; the arguments are in :mod:`ocistore.cli.commands`.
+"""
 
 from __future__ import annotations
 
-import argparse
 import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ocistore.cli.errors import UsageError
-from ocistore.cli.options import positive_int
-from ocistore.cli.parser import Subparsers, action, group
 
 if TYPE_CHECKING:
     from ocistore.cli.context import Context
     from ocistore.ref import Ref
 
-__all__ = ["register"]
-
-
-def _regex(text: str) -> re.Pattern[str]:
-    try:
-        return re.compile(text)
-    except re.error as e:
-        raise argparse.ArgumentTypeError(f"invalid regular expression {text!r}: {e}") from None
-
-
-def register(verbs: Subparsers) -> None:
-    sub = group(verbs, "tag", "list and delete tags")
-    p = action(
-        sub,
-        "ls",
-        cmd_ls,
-        "list the tags of a repository",
-        description="List the tags of a repository. --include and --exclude take regular "
-        "expressions that must match the whole tag (they are anchored, as in regctl).",
-        epilog="examples:\n"
-        "  ocistore tag ls ocidir://store\n"
-        "  ocistore tag ls --include 'v1\\..*' --exclude '.*-rc.*' 127.0.0.1:5000/app\n",
-        aliases=("list",),
-    )
-    p.add_argument("ref", metavar="REPO", help="repository (a tag or digest is ignored)")
-    p.add_argument("--limit", type=positive_int, metavar="N", help="ask for at most N tags")
-    p.add_argument("--last", metavar="TAG", help="start after this tag (pagination)")
-    p.add_argument(
-        "--include",
-        type=_regex,
-        action="append",
-        default=[],
-        metavar="REGEX",
-        help="keep tags matching REGEX (repeatable; any may match)",
-    )
-    p.add_argument(
-        "--exclude",
-        type=_regex,
-        action="append",
-        default=[],
-        metavar="REGEX",
-        help="drop tags matching REGEX (repeatable)",
-    )
-
-    p = action(sub, "delete", cmd_delete, "remove a tag (the manifest stays)", aliases=("rm",))
-    p.add_argument("ref", metavar="REF", help="reference with the tag to remove")
-
-    repo = group(verbs, "repo", "list repositories of a registry")
-    p = action(repo, "ls", cmd_repo_ls, "list repositories (registry catalog)", aliases=("list",))
-    p.add_argument("registry", metavar="REGISTRY", help="HOST[:PORT] (or a prefixed location)")
-    p.add_argument("--limit", type=positive_int, metavar="N", help="ask for at most N names")
-    p.add_argument("--last", metavar="NAME", help="start after this repository (pagination)")
+__all__ = ["cmd_delete", "cmd_ls", "cmd_repo_ls", "registry_ref", "select_tags"]
 
 
 def select_tags(
