@@ -161,6 +161,22 @@ def test_tls_registry_with_ca_file_and_insecure(
     assert_one_line_error(res)
 
 
+def test_mtls_registry_with_client_cert(registry_mtls: RunningRegistry, tmp_path: Path) -> None:
+    tls = registry_mtls.client_tls
+    assert tls is not None
+    assert registry_mtls.ca_file is not None
+    src = seed(tmp_path / "src", "v1", content.oci_image(88))
+    repo = _repo(registry_mtls, "mtls")
+    ca = ("--ca-file", f"{registry_mtls.host}={registry_mtls.ca_file}")
+    cert = ("--client-cert", f"{registry_mtls.host}={tls.cert_file},{tls.key_file}")
+    run(*ca, *cert, "image", "copy", src, f"{repo}:v1")
+    combined = ("--client-cert", f"{registry_mtls.host}={tls.combined_file}")
+    assert run(*ca, *combined, "tag", "ls", repo).out.split() == ["v1"]
+    refused = run(*ca, "tag", "ls", repo, expect=1)
+    assert_one_line_error(refused)
+    assert "client certificate" in refused.stderr
+
+
 def test_docker_save_import_into_a_registry(registry_anon: RunningRegistry, tmp_path: Path) -> None:
     tar = tmp_path / "save.tar"
     docker_save_tar(tar, gzip_second=True)

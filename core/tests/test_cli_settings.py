@@ -72,3 +72,25 @@ def test_insecure_and_plain_http_for_one_host_is_a_usage_error() -> None:
 def test_no_docker_config_switch() -> None:
     assert settings_for("--no-docker-config", "tag", "ls", "x.example/r").docker_config is False
     assert settings_for("tag", "ls", "x.example/r").docker_config is True
+
+
+def test_client_cert_per_host_means_tls() -> None:
+    s = settings_for(
+        "--client-cert",
+        "127.0.0.1:5443=/c/cert.pem,/c/key.pem",
+        "--client-cert",
+        "r.example=/c/both.pem",
+        "tag",
+        "ls",
+        "r.example/x",
+    )
+    loop = s.host("127.0.0.1:5443")
+    assert (loop.client_cert, loop.client_key, loop.tls) == ("/c/cert.pem", "/c/key.pem", "enabled")
+    other = s.host("r.example")
+    assert (other.client_cert, other.client_key, other.tls) == ("/c/both.pem", None, "enabled")
+
+
+@pytest.mark.parametrize("bad", ["hostonly", "h.example=", "=cert.pem"])
+def test_client_cert_argument_errors(bad: str) -> None:
+    with pytest.raises(SystemExit):
+        settings_for("--client-cert", bad, "tag", "ls", "x.example/r")

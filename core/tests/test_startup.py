@@ -237,7 +237,8 @@ def test_global_options_behave_like_the_dataclass_they_replace() -> None:
     assert GlobalOptions(1, "json") == GlobalOptions(verbose=1, format="json")
     assert repr(GlobalOptions()) == (
         "GlobalOptions(verbose=0, format=None, platforms=[], concurrency=None, insecure=[], "
-        "plain_http=[], ca_files=[], user=None, password_stdin=False, docker_config=True)"
+        "plain_http=[], ca_files=[], client_certs=[], user=None, password_stdin=False, "
+        "docker_config=True)"
     )
     with pytest.raises(TypeError):
         hash(a)

@@ -23,6 +23,7 @@ __all__ = [
     "LEVELS",
     "add_global_options",
     "ca_arg",
+    "client_cert_arg",
     "host_arg",
     "platform_arg",
     "positive_int",
@@ -67,6 +68,15 @@ def ca_arg(text: str) -> tuple[str, str]:
     if not sep or not path:
         raise argparse.ArgumentTypeError(f"expected HOST=PATH, got {text!r}")
     return host_arg(host), path
+
+
+def client_cert_arg(text: str) -> tuple[str, str, str | None]:
+    """``HOST=CERT[,KEY]``: a PEM certificate (key inside it, or the key file after a comma)."""
+    host, sep, files = text.partition("=")
+    cert, _, key = files.partition(",")
+    if not sep or not cert:
+        raise argparse.ArgumentTypeError(f"expected HOST=CERT[,KEY], got {text!r}")
+    return host_arg(host), cert, key or None
 
 
 def add_global_options(parser: argparse.ArgumentParser, level: int, *, show: bool = True) -> None:
@@ -128,6 +138,14 @@ def add_global_options(parser: argparse.ArgumentParser, level: int, *, show: boo
         dest=p + "ca_file",
         metavar="HOST=PATH",
         help=h("trust the PEM CA bundle at PATH for HOST (repeatable)"),
+    )
+    g.add_argument(
+        "--client-cert",
+        action="append",
+        type=client_cert_arg,
+        dest=p + "client_cert",
+        metavar="HOST=CERT[,KEY]",
+        help=h("present this PEM client certificate (and key) to HOST for mutual TLS (repeatable)"),
     )
     g.add_argument(
         "--user",

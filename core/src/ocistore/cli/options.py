@@ -54,6 +54,7 @@ _FIELDS = (
     "insecure",
     "plain_http",
     "ca_files",
+    "client_certs",
     "user",
     "password_stdin",
     "docker_config",
@@ -77,6 +78,7 @@ class GlobalOptions:
         insecure: list[str] | None = None,
         plain_http: list[str] | None = None,
         ca_files: list[tuple[str, str]] | None = None,
+        client_certs: list[tuple[str, str, str | None]] | None = None,
         user: str | None = None,
         password_stdin: bool = False,
         docker_config: bool = True,
@@ -88,6 +90,9 @@ class GlobalOptions:
         self.insecure: list[str] = [] if insecure is None else insecure
         self.plain_http: list[str] = [] if plain_http is None else plain_http
         self.ca_files: list[tuple[str, str]] = [] if ca_files is None else ca_files
+        self.client_certs: list[tuple[str, str, str | None]] = (
+            [] if client_certs is None else client_certs
+        )
         self.user = user
         self.password_stdin = password_stdin
         self.docker_config = docker_config
@@ -124,6 +129,7 @@ def merge_globals(ns: argparse.Namespace) -> GlobalOptions:
         opts.insecure += get("insecure") or []
         opts.plain_http += get("plain_http") or []
         opts.ca_files += get("ca_file") or []
+        opts.client_certs += get("client_cert") or []
         opts.user = get("user") or opts.user
         opts.password_stdin = bool(get("password_stdin")) or opts.password_stdin
         if get("no_docker_config"):
@@ -173,6 +179,11 @@ def build_settings(
     for host, path in opts.ca_files:
         # A CA file means TLS, even for a loopback host that would default to plain HTTP.
         hosts[host] = replace(cfg(host), ca_file=path, tls="enabled")
+    for host, cert, key in opts.client_certs:
+        # A client certificate means TLS, even for a loopback host (as a CA file does).
+        current = cfg(host)
+        tls = "enabled" if current.tls == "disabled" else current.tls
+        hosts[host] = replace(current, client_cert=cert, client_key=key, tls=tls)
     clash = set(opts.insecure) & set(opts.plain_http)
     if clash:
         raise UsageError(
