@@ -17,6 +17,8 @@ def test_exact_content_reads_and_fills_digest_and_size() -> None:
     r = BlobReader(io.BytesIO(DATA), digest=None, size=None)
     assert b"".join(r) == DATA
     assert (r.digest, r.size) == (DIGEST, len(DATA))
+    assert r.readable()
+    assert not r.seekable()
 
 
 def test_small_reads_and_readinto() -> None:

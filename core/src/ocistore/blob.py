@@ -100,6 +100,10 @@ class BlobReader:
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        """Never: a consumer that would retry by rewinding must fetch the blob again."""
+        return False
+
     def _check_trailing(self) -> None:
         """At the expected size, one more byte from the source means the blob is too long."""
         if self._raw.read(1):
