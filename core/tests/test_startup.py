@@ -143,6 +143,9 @@ def test_ocidir_verbs_import_no_http_rich_or_jsonschema(
     leaked = loaded(mods, *HTTP_AND_TTY, "jsonschema")
     assert not leaked, f"{argv} imported {sorted(leaked)}"
     assert mods & VERB_MODULES == {f"ocistore.cli.{verb_module}"}
+    # Reads never take the index lock, so they need not pay for importing filelock.
+    writes = argv[:2] == ["image", "copy"]
+    assert ("filelock" in mods) is writes, f"{argv}: filelock imported={'filelock' in mods}"
 
 
 def test_an_invalid_manifest_still_gets_the_jsonschema_verdict(tmp_path: Path) -> None:

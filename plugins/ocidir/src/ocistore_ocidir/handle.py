@@ -16,7 +16,9 @@ it ends even if another thread's block is still open; the last block to end clos
 
 from __future__ import annotations
 
+import functools
 import threading
+from typing import TYPE_CHECKING
 
 from ocistore.digest import Digest
 from ocistore_ocidir.blobs import BlobStore
@@ -26,6 +28,9 @@ from ocistore_ocidir.locking import index_lock
 from ocistore_ocidir.ops import IndexOp, OpEnv
 from ocistore_ocidir.referrers import FallbackIndexes
 from ocistore_ocidir.session import IndexSession
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 __all__ = ["LayoutHandle"]
 
@@ -39,11 +44,16 @@ class LayoutHandle:
         self.index_file = IndexFile(self.layout.index_file, f"{path}/{INDEX_FILE}")
         self.fallbacks = FallbackIndexes(self.blobs)
         self.env = OpEnv(path, self.blobs, self.fallbacks)
-        self.lock = index_lock(self.layout.root / INDEX_LOCK)
         self.mutex = threading.RLock()
         self._session: IndexSession | None = None
         self._depths: dict[int, int] = {}  # owner (thread id) -> open session blocks
         self._holds = 0  # open hold_lock blocks
+
+    @functools.cached_property
+    def lock(self) -> FileLock:
+        """The cross-process index lock, made on first write (reads never need it: index.json
+        is only ever replaced whole, by rename)."""
+        return index_lock(self.layout.root / INDEX_LOCK)
 
     # -- reading ----------------------------------------------------------------------------------
     def view(self) -> Index:

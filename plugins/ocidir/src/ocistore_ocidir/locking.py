@@ -22,8 +22,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from filelock import FileLock
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 __all__ = ["SharedExclusiveLock", "index_lock"]
 
@@ -52,6 +54,9 @@ def index_lock(path: Path) -> FileLock:
     ``thread_local=False``: a session may be flushed by a thread other than the one that
     opened it; threads of one process are serialised by the caller's own mutex, not by this.
     """
+    # Imported here: filelock costs ~40 ms to import and read-only verbs never lock.
+    from filelock import FileLock
+
     return FileLock(path, thread_local=False)
 
 

@@ -31,13 +31,15 @@ handle's own, serialises them.
 from __future__ import annotations
 
 import threading
-
-from filelock import FileLock
+from typing import TYPE_CHECKING
 
 from ocistore.digest import Digest
 from ocistore_ocidir.fsutil import fsync_dir
 from ocistore_ocidir.index import Index, IndexFile
 from ocistore_ocidir.ops import IndexOp, OpEnv, PutManifest, RemoveManifest
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 __all__ = ["IndexSession"]
 
