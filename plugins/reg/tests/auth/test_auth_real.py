@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator
 
 import pytest
 import requests
-from authfakes import loopback_session, send
+from authfakes import send
 
 from ocistore_reg.auth import Authenticator
 from ocistore_reg.credentials import Credential
 from tests.support.registry import RunningRegistry
-
-
-@pytest.fixture
-def session() -> Iterator[requests.Session]:
-    with loopback_session() as s:
-        yield s
 
 
 def _repo() -> str:

@@ -3,7 +3,7 @@
 One port plays both roles (``/v2/...`` is the registry, ``/token...`` the token server), and
 every behaviour a test may flip is a field of :class:`Fake`, so a test reads as "set this knob,
 then watch what the authenticator sends". Requests that must not reach the network (foreign
-realms) go through :class:`CannedAdapter` instead. Shared by the ``test_auth*.py`` modules; the
+realms) go through :class:`CannedAdapter` instead. Shared by the ``test_auth*.py`` modules (fixtures in this folder's conftest); the
 real-registry tests use ``tests/support`` instead.
 """
 

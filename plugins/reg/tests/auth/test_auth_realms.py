@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
 from authfakes import (
@@ -12,29 +10,14 @@ from authfakes import (
     Fake,
     basic_pair,
     canned_session,
-    loopback_session,
     make_401,
     make_auth,
     send,
-    serve_fake,
 )
 
 from ocistore.errors import AuthError
 from ocistore_reg.auth import Authenticator
 from ocistore_reg.credentials import Credential
-
-
-@pytest.fixture
-def fake() -> Iterator[Fake]:
-    with serve_fake() as state:
-        yield state
-
-
-@pytest.fixture
-def session() -> Iterator[requests.Session]:
-    with loopback_session() as s:
-        yield s
-
 
 # -- realms and hosts -----------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -22,29 +21,14 @@ from authfakes import (
     Fake,
     basic_pair,
     canned_session,
-    loopback_session,
     make_401,
     make_auth,
     send,
-    serve_fake,
 )
 
 from ocistore.errors import UnauthorizedError
 from ocistore_reg.auth import Authenticator
 from ocistore_reg.credentials import Credential
-
-
-@pytest.fixture
-def fake() -> Iterator[Fake]:
-    with serve_fake() as state:
-        yield state
-
-
-@pytest.fixture
-def session() -> Iterator[requests.Session]:
-    with loopback_session() as s:
-        yield s
-
 
 # -- bearer flows ---------------------------------------------------------------------------
 

@@ -5,7 +5,6 @@ fallbacks, redirects and how token server failures are reported.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -19,11 +18,9 @@ from authfakes import (
     basic_pair,
     canned_session,
     learn,
-    loopback_session,
     make_401,
     make_auth,
     send,
-    serve_fake,
 )
 
 from ocistore.errors import (
@@ -36,18 +33,6 @@ from ocistore.errors import (
 )
 from ocistore_reg.auth import Authenticator
 from ocistore_reg.credentials import Credential
-
-
-@pytest.fixture
-def fake() -> Iterator[Fake]:
-    with serve_fake() as state:
-        yield state
-
-
-@pytest.fixture
-def session() -> Iterator[requests.Session]:
-    with loopback_session() as s:
-        yield s
 
 
 def test_basic_auth_on_token_get(fake: Fake, session: requests.Session) -> None:

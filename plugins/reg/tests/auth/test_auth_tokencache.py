@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -15,26 +14,11 @@ from authfakes import (
     Clock,
     Fake,
     learn,
-    loopback_session,
     make_auth,
     send,
-    serve_fake,
 )
 
 from ocistore_reg.credentials import Credential
-
-
-@pytest.fixture
-def fake() -> Iterator[Fake]:
-    with serve_fake() as state:
-        yield state
-
-
-@pytest.fixture
-def session() -> Iterator[requests.Session]:
-    with loopback_session() as s:
-        yield s
-
 
 # -- caching, expiry, scopes ----------------------------------------------------------------
 
