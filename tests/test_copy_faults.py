@@ -1,10 +1,9 @@
 """Copies against a flaky real registry: transient faults are survived, permanent ones reported.
 
-A small HTTP/1.1 relay (:class:`FaultProxy`, 127.0.0.1 only) sits in front of the session's real
-docker-registry and follows a script of faults: answer 503 instead of forwarding, reset the
-connection half-way through a request body, cut a response body short, hide ``Range`` so a cut
-download's resume gets the whole blob back. Everything else passes through unchanged, ``Host`` header
-included, so the registry's ``Location`` answers point back at the relay. Another test kills a
+A small HTTP/1.1 relay (:class:`tests.support.faultproxy.FaultProxy`, 127.0.0.1 only) sits in
+front of the session's real docker-registry and follows a script of faults: answer 503 instead of
+forwarding, reset the connection half-way through a request body, cut a response body short, hide
+``Range`` so a cut download's resume gets the whole blob back. Another test kills a
 registry process mid-copy and starts a second one on the same storage.
 
 The ``reg`` plugin's own retries are shortened (two attempts per request, millisecond pauses),
@@ -14,19 +13,12 @@ and faults that outlast the plugin's patience are cheap to script.
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import os
-import re
 import signal
-import socket
-import struct
-import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 
@@ -39,6 +31,7 @@ from ocistore.errors import CopyError, TransportError
 from ocistore.manifest import Manifest
 from ocistore.settings import Settings
 from ocistore.testing.content import Image, oci_image, push, random_bytes
+from tests.support.faultproxy import Action, FaultProxy
 from tests.support.registry import RunningRegistry, _base_config, _free_port, _launch
 
 pytestmark = [pytest.mark.registry, pytest.mark.timeout(120)]
@@ -53,169 +46,6 @@ REG_OPTIONS = {
 }
 FAST = CopyOptions(retry_delay=0.01)
 BIG = 3 * 1024 * 1024  # big enough that a reset lands while the body is still being sent
-
-Action = Literal["status", "reset", "cut", "norange"]
-# Hop-by-hop headers, and the length, which the relay sets itself.
-_HOP = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "content-length", "te", "upgrade"}
-)
-
-
-# -- the relay ---------------------------------------------------------------------------------
-@dataclass
-class Rule:
-    """Do ``action`` to the next ``times`` requests (``-1``: all) matching method and pattern."""
-
-    method: str
-    pattern: str
-    action: Action
-    status: int = 503
-    times: int = 1
-    hits: int = 0
-
-    def takes(self, method: str, target: str) -> bool:
-        live = self.times < 0 or self.hits < self.times
-        return live and method == self.method and re.search(self.pattern, target) is not None
-
-
-class FaultProxy:
-    """A thread-per-connection HTTP/1.1 relay to ``upstream`` (``127.0.0.1:PORT``)."""
-
-    def __init__(self, upstream: str) -> None:
-        host, port = upstream.rsplit(":", 1)
-        self._upstream = (host, int(port))
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.host = f"127.0.0.1:{self._server.getsockname()[1]}"
-        self.rules: list[Rule] = []
-        self._lock = threading.Lock()
-        self._clients: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
-
-    def __enter__(self) -> FaultProxy:
-        self._spawn(self._accept)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with contextlib.suppress(OSError):
-            self._server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-        self._server.close()
-        with self._lock:
-            for sock in self._clients:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-    def rule(self, method: str, pattern: str, action: Action, **kw: Any) -> Rule:
-        rule = Rule(method, pattern, action, **kw)
-        with self._lock:
-            self.rules.append(rule)
-        return rule
-
-    def _spawn(self, target: Any, *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                sock, _ = self._server.accept()
-            except OSError:
-                return
-            self._spawn(self._serve, sock)
-
-    def _serve(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._clients.add(sock)
-        rfile = sock.makefile("rb")
-        try:
-            while self._exchange(sock, rfile):
-                pass
-        except OSError:
-            pass
-        finally:
-            rfile.close()
-            sock.close()
-            with self._lock:
-                self._clients.discard(sock)
-
-    def _match(self, method: str, target: str) -> Rule | None:
-        with self._lock:
-            for rule in self.rules:
-                if rule.takes(method, target):
-                    rule.hits += 1
-                    return rule
-        return None
-
-    def _exchange(self, sock: socket.socket, rfile: Any) -> bool:
-        """Relay one request; False when the connection is to end."""
-        line = rfile.readline(65537)
-        if not line:
-            return False
-        method, target, _ = line.decode("latin-1").split(" ", 2)
-        headers: list[tuple[str, str]] = []
-        while (raw := rfile.readline(65537)) not in (b"\r\n", b"\n", b""):
-            name, _, value = raw.decode("latin-1").partition(":")
-            headers.append((name.strip(), value.strip()))
-        lookup = {k.lower(): v for k, v in headers}
-        rule = self._match(method, target)
-        if rule is not None and rule.action == "reset":
-            rfile.read(int(lookup.get("content-length") or 0) // 2)
-            # Linger 0: close() sends RST, as a crashing peer or a broken middlebox would.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            return False
-        body = _read_body(rfile, lookup)
-        if rule is not None and rule.action == "status":
-            text = b'{"errors":[{"code":"UNAVAILABLE","message":"injected by the test"}]}'
-            status_line = f"HTTP/1.1 {rule.status} Injected\r\nContent-Type: application/json\r\n"
-            sock.sendall(f"{status_line}Content-Length: {len(text)}\r\n\r\n".encode() + text)
-            return True
-        if rule is not None and rule.action == "norange":
-            headers = [(k, v) for k, v in headers if k.lower() != "range"]
-        status, reason, answer, data = self._forward(method, target, headers, body)
-        lines = [f"HTTP/1.1 {status} {reason}"]
-        lines += [f"{k}: {v}" for k, v in answer if k.lower() not in _HOP]
-        length = dict((k.lower(), v) for k, v in answer).get("content-length")
-        if method == "HEAD" and length is not None:
-            lines.append(f"Content-Length: {length}")
-        elif method != "HEAD" and status not in (204, 304):
-            lines.append(f"Content-Length: {len(data)}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        if rule is not None and rule.action == "cut":
-            sock.sendall(head + data[: len(data) // 2])
-            return False
-        sock.sendall(head + (b"" if method == "HEAD" else data))
-        return lookup.get("connection", "").lower() != "close"
-
-    def _forward(
-        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
-    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
-        conn = http.client.HTTPConnection(*self._upstream, timeout=30)
-        try:
-            conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
-            for name, value in headers:
-                if name.lower() not in _HOP:
-                    conn.putheader(name, value)
-            if body or method in ("PUT", "POST", "PATCH"):
-                conn.putheader("Content-Length", str(len(body)))
-            conn.endheaders(body or None)
-            response = conn.getresponse()
-            return response.status, response.reason, response.getheaders(), response.read()
-        finally:
-            conn.close()
-
-
-def _read_body(rfile: Any, headers: dict[str, str]) -> bytes:
-    if "chunked" not in headers.get("transfer-encoding", "").lower():
-        return bytes(rfile.read(int(headers.get("content-length") or 0)))
-    parts = []
-    while size := int(rfile.readline().split(b";")[0], 16):
-        parts.append(rfile.read(size))
-        rfile.readline()
-    while rfile.readline() not in (b"\r\n", b"\n", b""):
-        pass  # trailers
-    return b"".join(parts)
 
 
 # -- fixtures and helpers ------------------------------------------------------------------------

@@ -47,12 +47,16 @@ class Fault:
     :param after: ``blob_get``/``blob_put`` only: bytes that flow before the fault strikes.
     :param landed: the call completes first, then the error is raised (a lost answer).
     :param delay: seconds to wait before the fault strikes.
+    :param flip: ``blob_get`` only: the stream serves the blob with byte ``after`` flipped.
+    :param remote: ``blob_get`` only: the reader says its bytes crossed a network.
     """
 
     error: Exception | None
     after: int | None = None
     landed: bool = False
     delay: float = 0.0
+    flip: bool = False
+    remote: bool = False
 
 
 class Faults:
@@ -77,8 +81,10 @@ class Faults:
         after: int | None = None,
         landed: bool = False,
         delay: float = 0.0,
+        flip: bool = False,
+        remote: bool = False,
     ) -> None:
-        fault = Fault(error, after, landed, delay)
+        fault = Fault(error, after, landed, delay, flip, remote)
         with self._lock:
             self._queues.setdefault((op, digest), deque()).extend([fault] * times)
 
@@ -199,8 +205,14 @@ class ProbeScheme(MemoryScheme):
         if fault is None:
             return reader
         data = self._repo(ref).blobs[digest]
-        stream = _CutStream(data, fault)
-        return BlobReader(stream, digest=digest, size=size, name=f"blob {digest}")
+        if fault.flip:
+            at = fault.after or 0
+            stream: Any = io.BytesIO(data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :])
+        else:
+            stream = _CutStream(data, fault)
+        return BlobReader(
+            stream, digest=digest, size=size, name=f"blob {digest}", remote=fault.remote
+        )
 
     def blob_head(self, ref: Ref, digest: Digest) -> Descriptor:
         self.log.add("blob_head", digest)

@@ -22,6 +22,7 @@ from ocistore.descriptor import Descriptor
 from ocistore.digest import Digest
 from ocistore.errors import (
     CopyError,
+    DigestMismatchError,
     ManifestInvalidError,
     OCIStoreError,
     RateLimitError,
@@ -90,13 +91,59 @@ def test_a_connection_lost_mid_upload_restarts_the_blob_from_a_fresh_source(worl
     assert stored_blobs(world, "dst://md") == set(image.blobs)
 
 
-def test_a_source_stream_cut_short_is_read_again(world: World) -> None:
+def test_a_source_stream_cut_short_on_the_network_is_read_again(world: World) -> None:
     image, layer = _one_layer("cut")
     world.put("src://ct:v1", image)
-    world.src.faults.add("blob_get", None, digest=layer, after=50)  # clean EOF at byte 50
+    # A clean EOF at byte 50, on a reader whose bytes crossed a network.
+    world.src.faults.add("blob_get", None, digest=layer, after=50, remote=True)
     result = world.client.image_copy("src://ct:v1", "dst://ct:v1", options=FAST)
     assert result.retries == 1
     assert stored_blobs(world, "dst://ct") == set(image.blobs)
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_a_byte_flipped_on_the_network_is_read_again_from_byte_0(world: World, times: int) -> None:
+    """Each attempt flips another byte (other wrong digests): retried while attempts last."""
+    image, layer = _one_layer(f"flip{times}")
+    world.put("src://fl:v1", image)
+    for at in range(times):
+        world.src.faults.add("blob_get", None, digest=layer, after=100 + at, flip=True, remote=True)
+    events: list[ProgressEvent] = []
+    result = world.client.image_copy(
+        "src://fl:v1", "dst://fl:v1", options=FAST, progress=events.append
+    )
+    assert result.retries == times
+    assert [e.kind for e in events if e.digest == layer].count("blob-retry") == times
+    gets = [c for c in world.src_log.ops("blob_get") if c[1] == layer]
+    assert len(gets) == times + 1
+    assert stored_blobs(world, "dst://fl") == set(image.blobs)
+
+
+def test_the_same_remote_mismatch_twice_is_final(world: World) -> None:
+    """The same wrong bytes again: the source holds them, and a third read would not help."""
+    image, layer = _one_layer("flipsame")
+    world.put("src://fs:v1", image)
+    world.src.faults.add("blob_get", None, digest=layer, after=7, flip=True, remote=True, times=5)
+    with pytest.raises(CopyError) as info:
+        world.client.image_copy("src://fs:v1", "dst://fs:v1", options=CopyOptions(attempts=5))
+    assert len([c for c in world.src_log.ops("blob_get") if c[1] == layer]) == 2
+    assert "the same mismatch twice" in str(info.value)
+    assert isinstance(info.value.__cause__, DigestMismatchError)
+    assert layer not in stored_blobs(world, "dst://fs")
+
+
+@pytest.mark.parametrize("kind", ["flip", "cut"])
+def test_a_mismatch_read_from_local_storage_is_final(world: World, kind: str) -> None:
+    image, layer = _one_layer(f"local{kind}")
+    world.put("src://lo:v1", image)
+    world.src.faults.add("blob_get", None, digest=layer, after=30, flip=kind == "flip", times=3)
+    with pytest.raises(CopyError) as info:
+        world.client.image_copy("src://lo:v1", "dst://lo:v1", options=FAST)
+    assert len([c for c in world.src_log.ops("blob_get") if c[1] == layer]) == 1
+    assert isinstance(info.value.__cause__, DigestMismatchError | ShortReadError)
+    assert info.value.hint is not None
+    assert "damaged" in info.value.hint
+    assert layer not in stored_blobs(world, "dst://lo")
 
 
 def test_a_transfer_error_while_downloading_is_retried(world: World) -> None:
@@ -253,7 +300,7 @@ def test_manifest_reads_and_the_first_checks_are_retried(world: World) -> None:
     child = image.children[1].digest
     world.src.faults.add("manifest_head", TransportError("refused"))  # the source's top HEAD
     world.src.faults.add("manifest_get", RegistryError("busy", status=503), digest=child)
-    world.src.faults.add("manifest_get", ShortReadError("cut"), digest=child)
+    world.src.faults.add("manifest_get", ShortReadError("cut", remote=True), digest=child)
     result = world.client.image_copy("src://mr:v1", "dst://mr:v1", options=FAST)
     assert result.retries == 3
     assert world.client.manifest_get("dst://mr:v1").raw == image.manifest.raw

@@ -22,6 +22,7 @@ from ocistore.errors import (
     TransportError,
     UnauthorizedError,
     UnsupportedError,
+    UploadSessionError,
 )
 
 TRANSIENT = [
@@ -33,11 +34,16 @@ TRANSIENT = [
     RegistryError("bad gateway", status=502),
     RegistryError("unavailable", status=503),
     RegistryError("gateway timeout", status=504),
-    ShortReadError("stream ended after 10 of 20 bytes"),
+    ShortReadError("stream ended after 10 of 20 bytes", remote=True),
+    DigestMismatchError("a byte flipped on the way", remote=True),
+    SizeLimitExceededError("a longer answer than the descriptor says", remote=True),
+    UploadSessionError("BLOB_UPLOAD_UNKNOWN", status=404, codes=("BLOB_UPLOAD_UNKNOWN",)),
+    UploadSessionError("BLOB_UPLOAD_INVALID", status=400, codes=("BLOB_UPLOAD_INVALID",)),
 ]
 FINAL = [
-    DigestMismatchError("hashes to something else"),
-    SizeLimitExceededError("more than the expected bytes"),
+    DigestMismatchError("a local file hashes to something else"),
+    SizeLimitExceededError("a local file is longer than expected"),
+    ShortReadError("a local file is shorter than expected"),
     UnauthorizedError("who are you"),
     ForbiddenError("not you"),
     BlobNotFoundError("no such blob"),
@@ -166,3 +172,44 @@ def test_nothing_is_retried_once_the_copy_is_cancelled() -> None:
     with pytest.raises(TransportError):
         retrier.call(step, what="x")
     assert (len(calls), retrier.retries) == (1, 0)
+
+
+def _calls_until_given_up(error: Exception, attempts: int = 4) -> int:
+    calls = [0]
+
+    def step() -> None:
+        calls[0] += 1
+        raise error
+
+    with pytest.raises(type(error)):
+        Retrier(RetryPolicy(attempts=attempts, delay=0), threading.Event()).call(step, what="x")
+    return calls[0]
+
+
+def test_the_same_remote_finding_twice_ends_the_step() -> None:
+    """The same wrong digest again: the source holds those bytes."""
+    error = DigestMismatchError("got sha256:bad", remote=True, found="sha256:bad")
+    assert _calls_until_given_up(error) == 2
+    assert "the same mismatch twice" in "; ".join(error.__notes__)
+
+
+def test_different_remote_findings_are_retried_while_attempts_last() -> None:
+    findings = iter(range(10))
+    calls = [0]
+
+    def step() -> None:
+        calls[0] += 1
+        raise DigestMismatchError("flipped", remote=True, found=f"sha256:{next(findings)}")
+
+    with pytest.raises(DigestMismatchError):
+        Retrier(RetryPolicy(attempts=4, delay=0), threading.Event()).call(step, what="x")
+    assert calls[0] == 4
+
+
+def test_a_remote_mismatch_that_names_no_finding_is_retried_while_attempts_last() -> None:
+    """A registry's bare DIGEST_INVALID cannot tell one wrong upload from another."""
+    assert _calls_until_given_up(DigestMismatchError("DIGEST_INVALID", remote=True)) == 4
+
+
+def test_a_local_mismatch_is_tried_once() -> None:
+    assert _calls_until_given_up(DigestMismatchError("bad file", found="sha256:bad")) == 1

@@ -5,6 +5,16 @@ passes, refuses to return bytes past the expected size, and at end of stream rai
 content was short or hashed to a different digest. A caller that reads to the end has therefore
 either got exactly the promised bytes or an exception, with no separate verification step to
 forget.
+
+When the size is known, the check runs *before* the last bytes are handed over: the read that
+would complete the blob first looks for a trailing byte and compares the digest, and raises
+instead of returning them. A consumer that stops at the promised length (a target that stores
+exactly ``length`` bytes) therefore never holds a complete wrong blob it could store under its
+digest, whatever that consumer is.
+
+``remote`` (given by the scheme) says that the raw stream crossed a network; the errors the
+reader raises carry it (:class:`~ocistore.errors.VerificationError`), so that a copy reads damaged
+bytes from a registry again but treats a damaged local file as final.
 """
 
 from __future__ import annotations
@@ -13,7 +23,12 @@ from collections.abc import Callable, Iterator
 from typing import IO, Protocol
 
 from ocistore.digest import Digest, Hasher
-from ocistore.errors import DigestMismatchError, ShortReadError, SizeLimitExceededError
+from ocistore.errors import (
+    DigestMismatchError,
+    ShortReadError,
+    SizeLimitExceededError,
+    VerificationError,
+)
 
 __all__ = ["CHUNK_SIZE", "BlobReader", "RawStream"]
 
@@ -42,6 +57,7 @@ class BlobReader:
         size: int | None,
         name: str = "blob",
         on_close: Callable[[], None] | None = None,
+        remote: bool = False,
     ) -> None:
         self._raw = raw
         self._expected_digest = digest
@@ -49,6 +65,8 @@ class BlobReader:
         self._hasher: Hasher = digest.hasher() if digest else Hasher("sha256")
         self._name = name
         self._on_close = on_close
+        self.remote = remote
+        self._failed: VerificationError | None = None
         self._done = False
         self._closed = False
         self.digest = digest
@@ -68,6 +86,8 @@ class BlobReader:
 
     def read(self, n: int = -1) -> bytes:
         """Read up to ``n`` bytes (all when ``n < 0``); verification happens at end of stream."""
+        if self._failed is not None:
+            raise self._failed  # a judged blob stays wrong: never a quiet end of stream
         if self._done:
             return b""
         if n is None or n < 0:
@@ -75,14 +95,16 @@ class BlobReader:
         if self._expected_size is not None:
             n = min(n, self._expected_size - self._hasher.size)
             if n == 0:
-                self._check_trailing()
-                self._finish()
+                self._finish(trailing=True)
                 return b""
         data = self._raw.read(n)
         if not data:
             self._finish()
             return b""
         self._hasher.update(data)
+        if self._expected_size is not None and self._hasher.size >= self._expected_size:
+            # The last bytes: judge the whole blob before anyone gets them (module docstring).
+            self._finish(trailing=True)
         return data
 
     def readinto(self, buf: bytearray | memoryview) -> int:
@@ -108,20 +130,35 @@ class BlobReader:
         """At the expected size, one more byte from the source means the blob is too long."""
         if self._raw.read(1):
             raise SizeLimitExceededError(
-                f"{self._name}: more than the expected {self._expected_size} bytes"
+                f"{self._name}: more than the expected {self._expected_size} bytes",
+                remote=self.remote,
             )
 
-    def _finish(self) -> None:
-        self._done = True
+    def _finish(self, *, trailing: bool = False) -> None:
+        """End of the blob: judge it; with ``trailing``, a further byte is an error too."""
+        try:
+            if trailing:
+                self._check_trailing()
+            self._done = True
+            self._judge()
+        except VerificationError as error:
+            self._done, self._failed = True, error
+            raise
+
+    def _judge(self) -> None:
         actual = self._hasher.digest()
         got = self._hasher.size
         if self._expected_size is not None and got < self._expected_size:
             raise ShortReadError(
-                f"{self._name}: stream ended after {got} of {self._expected_size} bytes"
+                f"{self._name}: stream ended after {got} of {self._expected_size} bytes",
+                remote=self.remote,
+                found=f"{got} bytes",
             )
         if self._expected_digest is not None and actual != self._expected_digest:
             raise DigestMismatchError(
-                f"{self._name}: digest mismatch, expected {self._expected_digest}, got {actual}"
+                f"{self._name}: digest mismatch, expected {self._expected_digest}, got {actual}",
+                remote=self.remote,
+                found=str(actual),
             )
         self.digest = actual
         self.size = got

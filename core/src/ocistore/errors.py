@@ -31,7 +31,8 @@ their boundary, so no caller ever imports a transport library to handle an error
     │   ├── UnauthorizedError        401: no or wrong credentials
     │   └── ForbiddenError           403: authenticated but not allowed
     ├── RegistryError                any other unexpected HTTP answer (keeps status and codes)
-    │   └── RateLimitError           429 after retries
+    │   ├── RateLimitError           429 after retries
+    │   └── UploadSessionError       the registry lost or refused a blob upload session
     ├── TransportError               connection, TLS or timeout failure
     ├── PluginError
     │   ├── PluginLoadError          an entry point failed to import or register
@@ -77,6 +78,7 @@ __all__ = [
     "UnknownSchemeError",
     "UnsupportedError",
     "UnsupportedMediaTypeError",
+    "UploadSessionError",
     "VerificationError",
 ]
 
@@ -101,7 +103,30 @@ class InvalidDigestError(OCIStoreError, ValueError):
 
 
 class VerificationError(OCIStoreError):
-    """Content read or written does not match the digest or size it was promised under."""
+    """Content read or written does not match the digest or size it was promised under.
+
+    ``remote`` says where the bytes were judged to be wrong: True when they crossed a network
+    to get there (a registry's answer; an upload the registry found damaged), False (the
+    default) when they were read from local storage. Damage on the way (a proxy, a middlebox,
+    a flaky NIC) need not recur, so a copy reads remote bytes again from byte 0; a file on disk
+    reads the same every time (:mod:`ocistore.copy.retry`). The scheme that read the bytes is
+    the one that knows, so it sets the flag where it raises.
+
+    ``found`` is what the bytes turned out to be (their digest, or their length), when the
+    raiser knows it: the same finding on two reads means the same wrong bytes came back.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        remote: bool = False,
+        found: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.remote = remote
+        self.found = found
 
 
 class DigestMismatchError(VerificationError):
@@ -213,6 +238,13 @@ class RegistryError(OCIStoreError):
 
 class RateLimitError(RegistryError):
     """The registry kept answering 429 after every retry."""
+
+
+class UploadSessionError(RegistryError):
+    """The registry lost or refused a blob upload session part-way (``BLOB_UPLOAD_UNKNOWN``,
+    ``BLOB_UPLOAD_INVALID``, a 404 or 416 on the session's URL, typically after a connection
+    broke mid-upload). The blob is not stored; a new session, fed from byte 0, may well succeed,
+    so a copy starts the blob again (:mod:`ocistore.copy.retry`)."""
 
 
 class TransportError(OCIStoreError):

@@ -42,6 +42,7 @@ from ocistore.errors import (
     LoopDetectedError,
     NotFoundError,
     OCIStoreError,
+    VerificationError,
 )
 from ocistore.mediatype import OCTET_STREAM
 
@@ -51,9 +52,13 @@ if TYPE_CHECKING:
     from ocistore.ref import Ref
     from ocistore.scheme import Scheme
 
-__all__ = ["RESUME_HINT", "copy_image"]
+__all__ = ["DAMAGED_HINT", "RESUME_HINT", "copy_image"]
 
 RESUME_HINT = "run the same copy again to resume it: content already copied is skipped"
+DAMAGED_HINT = (
+    "the content named above is damaged where it is stored: running the copy again would "
+    "read the same bytes; restore it from an intact copy"
+)
 
 
 def copy_image(
@@ -174,6 +179,8 @@ class _Copy:
         if isinstance(error, LoopDetectedError):
             return error
         hint = error.hint if isinstance(error, OCIStoreError) and error.hint else RESUME_HINT
+        if isinstance(error, VerificationError) and not error.remote and not error.hint:
+            hint = DAMAGED_HINT
         # ``what`` reads "blob <repo>@<digest>" or "manifest <repo>@<digest>" for task failures.
         failed = what.split(" ", 1)[-1]
         # The retrier's note ("gave up after 3 attempts") belongs in the one-line message.

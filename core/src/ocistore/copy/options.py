@@ -32,9 +32,10 @@ class CopyOptions:
     * ``concurrency``: parallel transfers (default: ``Settings.concurrency``).
     * ``attempts``: tries per step (one blob, one manifest read, one manifest push), the first
       included, when a step fails transiently (a dropped connection, 408, 429, 5xx, a cut
-      download); ``retry_delay`` is the first pause in seconds, doubled for each further one.
-      Verification, authentication and "not found" errors are never retried
-      (:mod:`ocistore.copy.retry`).
+      download, bytes damaged on the way from or to a registry, an upload session the
+      registry lost); ``retry_delay`` is the first pause in seconds, doubled for each further
+      one. A mismatch read from local storage, authentication and "not found" errors are
+      never retried (:mod:`ocistore.copy.retry`).
     """
 
     platforms: tuple[Platform | str, ...] = ()

@@ -16,19 +16,34 @@ re-checks first whether an earlier attempt landed after all.
 What is transient (:func:`is_transient`):
 
 * :class:`~ocistore.errors.TransportError`: a refused, reset or timed-out connection;
+* :class:`~ocistore.errors.UploadSessionError`: the registry lost or refused the upload
+  session (after a reset, say); a new session fed from byte 0 may succeed;
 * :class:`~ocistore.errors.RegistryError` with status 408, 429 or 5xx (not 501 "not implemented"
   or 505 "HTTP version not supported", which another attempt will not change);
-* :class:`~ocistore.errors.ShortReadError`: a source stream that ended early (a cut download).
+* a :class:`~ocistore.errors.VerificationError` (digest or size mismatch, a stream that ended
+  early) whose ``remote`` flag says the bytes crossed a network: a flipped byte or a cut body
+  on the way from a registry (or to it: the registry said the upload did not match) need not
+  recur, so the step reads the blob again from byte 0, through a fresh verifying reader.
 
 A server that said when to come back (``Retry-After`` on a 429 or 503, carried as
 :attr:`RegistryError.retry_after <ocistore.errors.RegistryError>`) gets at least that pause,
 still capped at :data:`MAX_DELAY`: the scheme has usually waited as asked already, and a copy
 should not sleep for minutes on one answer.
 
-Everything else is final: a digest or size mismatch (the content is wrong, sending it again
-gives the same bytes), authentication, "not found", unsupported operations, local storage
-errors, invalid manifests. Nothing is retried once the copy is cancelled (a sibling failed), and
-a cancellation during the pause ends the pause at once.
+Everything else is final: a mismatch read from local storage (a damaged file reads the same
+every time; the error names it), authentication, "not found", unsupported operations, local
+storage errors, invalid manifests. A *remote* mismatch that repeats within one step (the same
+wrong digest or size, :attr:`VerificationError.found <ocistore.errors.VerificationError>`,
+twice) is final too: then the source itself holds those bytes, and more attempts would only
+fetch them again. Nothing is retried once the copy
+is cancelled (a sibling failed), and a cancellation during the pause ends the pause at once.
+
+Why the flag lives on the error rather than in the scheme's declared capabilities
+(:class:`~ocistore.scheme.SchemeInfo`): a blob step involves two schemes, and the source's
+mismatch surfaces from inside the *target's* ``blob_put`` (which drains the source reader), so
+the engine cannot tell from the call which side's bytes were judged; and one scheme may serve
+some reads from a network and some from a local cache. The reader that judged the bytes knows
+where they came from, so the error it raises says so.
 """
 
 from __future__ import annotations
@@ -41,7 +56,12 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ocistore.copy.progress import CopyCancelledError
-from ocistore.errors import RegistryError, ShortReadError, TransportError
+from ocistore.errors import (
+    RegistryError,
+    TransportError,
+    UploadSessionError,
+    VerificationError,
+)
 
 __all__ = ["MAX_DELAY", "Retrier", "RetryPolicy", "is_transient"]
 
@@ -59,11 +79,28 @@ def is_transient(error: BaseException) -> bool:
     """Whether another attempt at the same step may succeed (see the module docstring)."""
     if isinstance(error, CopyCancelledError):
         return False
-    if isinstance(error, TransportError | ShortReadError):
+    if isinstance(error, TransportError | UploadSessionError):
         return True
+    if isinstance(error, VerificationError):
+        return error.remote
     if isinstance(error, RegistryError) and error.status is not None:
         status = error.status
         return status in (408, 429) or (500 <= status < 600 and status not in _FINAL_5XX)
+    return False
+
+
+def _repeats(error: BaseException, seen: set[str]) -> bool:
+    """Whether ``error`` is a verification failure this step already had (and remember it).
+
+    Only a failure that says what the bytes were (``found``: their digest or length) can
+    repeat: a registry's bare "digest invalid" says nothing about which wrong bytes it got.
+    """
+    if not isinstance(error, VerificationError) or error.found is None:
+        return False
+    key = f"{type(error).__name__}: {error.found}"
+    if key in seen:
+        return True
+    seen.add(key)
     return False
 
 
@@ -123,15 +160,20 @@ class Retrier:
         more than one.
         """
         attempt = 1
+        mismatches: set[str] = set()  # the verification failures seen by this step
         while True:
             try:
                 return step()
             except Exception as error:
+                repeated = _repeats(error, mismatches)
                 final = (
                     attempt >= self.policy.attempts
                     or not is_transient(error)
+                    or repeated
                     or self._cancelled.is_set()
                 )
+                if repeated:
+                    error.add_note("the same mismatch twice: the source holds these bytes")
                 # ``wait`` returns True when the copy was cancelled during the pause.
                 if final or self._cancelled.wait(self.policy.pause(attempt, error)):
                     if attempt > 1:

@@ -102,9 +102,9 @@ class BlobStore:
             raise self._missing(digest) from None
         if size is None:
             size = os.fstat(fh.fileno()).st_size
-        return BlobReader(
-            fh, digest=digest, size=size, name=f"blob {digest} in OCI layout {self.layout}"
-        )
+        # Local bytes (``remote`` False): a mismatch is final, and the message names the file.
+        name = f"blob {digest} in OCI layout {self.layout} (file {self.layout.relative(path)})"
+        return BlobReader(fh, digest=digest, size=size, name=name)
 
     def read_bytes(self, digest: Digest, limit: int) -> bytes:
         """The whole (small) blob, verified; over ``limit`` bytes is refused before reading."""

@@ -53,10 +53,15 @@ def blob_get(t: Transport, ref: Ref, digest: Digest, size: int | None) -> BlobRe
     if size is not None and length is not None and length != size:
         response.close()
         error = SizeLimitExceededError if length > size else ShortReadError
-        raise error(f"{what}: the registry announces {length} bytes, the descriptor says {size}")
+        raise error(
+            f"{what}: the registry announces {length} bytes, the descriptor says {size}",
+            remote=True,
+        )
     total = size if size is not None else length
     stream = ResumingStream(t, url, response, scopes=scope, total=total, what=what)
-    return BlobReader(stream, digest=digest, size=total, name=what)
+    # ``remote``: these bytes crossed a network, so a mismatch is worth another read (a copy
+    # starts the blob again); see ocistore.errors.VerificationError.
+    return BlobReader(stream, digest=digest, size=total, name=what, remote=True)
 
 
 def blob_head(t: Transport, ref: Ref, digest: Digest) -> Descriptor:

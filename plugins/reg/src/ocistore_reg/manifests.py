@@ -81,16 +81,27 @@ def manifest_get(t: Transport, ref: Ref) -> Manifest:
         raise SizeLimitExceededError(
             f"{what}: the body exceeds the {MAX_MANIFEST_SIZE} byte manifest limit"
         )
-    manifest = Manifest.from_bytes(
-        raw, media_type=response.headers.get("Content-Type"), expected_digest=ref.digest
-    )
+    # The digests are checked before the body is parsed: a byte damaged on the way is then
+    # reported as what it is (a remote mismatch, worth another read) and not as invalid JSON.
+    if ref.digest is not None and not _matches(raw, ref.digest):
+        actual = Digest.from_bytes(raw, ref.digest.algorithm)
+        raise DigestMismatchError(
+            f"{what}: manifest digest mismatch, expected {ref.digest}, content hashes to {actual}",
+            remote=True,
+            found=str(actual),
+        )
     claimed = _header_digest(response.headers)
     if claimed is not None and not _matches(raw, claimed):
+        actual = Digest.from_bytes(raw, claimed.algorithm)
         raise DigestMismatchError(
             f"{what}: the registry says Docker-Content-Digest {claimed}, but the body hashes to "
-            f"{Digest.from_bytes(raw, claimed.algorithm)}"
+            f"{actual}",
+            remote=True,
+            found=str(actual),
         )
-    return manifest
+    return Manifest.from_bytes(
+        raw, media_type=response.headers.get("Content-Type"), expected_digest=ref.digest
+    )
 
 
 def manifest_head(t: Transport, ref: Ref) -> Descriptor:
@@ -146,7 +157,9 @@ def manifest_put(t: Transport, ref: Ref, manifest: Manifest, *, child: bool) -> 
     if claimed is not None and not _matches(manifest.raw, claimed):
         raise DigestMismatchError(
             f"{what}: the registry reports Docker-Content-Digest {claimed}, "
-            "so it did not store the bytes that were sent"
+            "so it did not store the bytes that were sent",
+            remote=True,  # changed on the way: sending them again may land them right
+            found=str(claimed),
         )
     return response.headers
 

@@ -10,7 +10,8 @@ front of it) that ignores ``Range`` answers ``200`` with the whole blob instead;
 answer must be as long as the blob is known to be (descriptor size or the first answer's
 ``Content-Length``), so the skip never runs past the expected size. The bytes themselves are
 checked by the :class:`~ocistore.blob.BlobReader` wrapped around this stream, so a resumed
-download ends with the same digest verification as any other.
+download ends with the same digest verification as any other. The errors raised here say
+``remote=True``: what was cut on the way may come whole on another read.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ class ResumingStream:
                 self.close()
                 raise ShortReadError(
                     f"{self._what}: the registry ignored the Range request, and its full "
-                    f"answer ended before byte {self._pos}, where the download had got to"
+                    f"answer ended before byte {self._pos}, where the download had got to",
+                    remote=True,
                 )
             self._resume(failure)
 
@@ -129,7 +131,8 @@ class ResumingStream:
         if not self._backoff.wait():
             raise ShortReadError(
                 f"{self._what}: download failed after {self._pos} bytes ({reason}); "
-                f"gave up after {self.resumes} resumed request(s)"
+                f"gave up after {self.resumes} resumed request(s)",
+                remote=True,
             )
         self._backoff.next_attempt()
         self.resumes += 1
@@ -170,12 +173,14 @@ class ResumingStream:
             kind = SizeLimitExceededError if length > self._total else ShortReadError
             problem = kind(
                 f"{self._what}: the registry ignored the Range request to resume at byte "
-                f"{self._pos} and answered {length} bytes, not the {self._total} expected"
+                f"{self._pos} and answered {length} bytes, not the {self._total} expected",
+                remote=True,
             )
         elif length is not None and length < self._pos:
             problem = ShortReadError(
                 f"{self._what}: the registry ignored the Range request to resume at byte "
-                f"{self._pos} and answered only {length} bytes"
+                f"{self._pos} and answered only {length} bytes",
+                remote=True,
             )
         if problem is not None:
             response.close()

@@ -15,7 +15,9 @@ The order, and why:
 
 The digest is computed from the bytes as they are sent, so a caller's wrong digest is reported
 as :class:`~ocistore.errors.DigestMismatchError` whatever the registry says, and an unknown
-digest is learnt on the way. A failed upload cancels its session.
+digest is learnt on the way. A failed upload cancels its session. A session the registry lost or
+refused (:mod:`~ocistore_reg.sessionanswers`) is replaced by a new one, once, when the reader can
+seek back to where it started, unless the blob turns out to be stored already.
 
 One exception saves hashing every byte twice: a one-shot reader (it cannot seek, so the body is
 never replayed) whose ``enforced_digest`` attribute equals the digest being uploaded promises to
@@ -35,16 +37,19 @@ import requests
 from ocistore.digest import Digest, Hasher
 from ocistore.errors import (
     DigestMismatchError,
+    OCIStoreError,
     RegistryError,
     ShortReadError,
     SizeLimitExceededError,
     TransportError,
+    UploadSessionError,
 )
 from ocistore.mediatype import OCTET_STREAM
 from ocistore.ref import Ref
 from ocistore_reg import scopes
-from ocistore_reg.blobs import cancel_upload
+from ocistore_reg.blobs import blob_head, cancel_upload
 from ocistore_reg.http import Transport
+from ocistore_reg.sessionanswers import CONTENT_CODES, raise_for_session
 from ocistore_reg.translate import raise_for
 from ocistore_reg.urls import add_query, parse_upload_range, resolve
 
@@ -56,8 +61,6 @@ log = logging.getLogger("ocistore_reg")
 MAX_CHUNK = 1024 * 1024 * 1024
 #: Re-syncs (416, short ``Range``) allowed per chunk before giving up.
 _MAX_RESYNC = 10
-# Codes that say the bytes were wrong: sending them again in chunks would not help.
-_CONTENT_CODES = frozenset({"DIGEST_INVALID", "SIZE_INVALID"})
 
 
 class _SizedReader:
@@ -171,10 +174,43 @@ def _read_full(reader: IO[bytes], size: int) -> bytes:
 def blob_put(
     t: Transport, ref: Ref, digest: Digest | None, reader: IO[bytes], length: int | None
 ) -> tuple[Digest, int]:
+    """Upload ``reader``; a session the registry lost is replaced once when the reader can seek
+    back (a copy's reader cannot: the copy starts the blob again instead)."""
+    start = _tell(reader)
+    try:
+        return _put(t, ref, digest, reader, length, start=start)
+    except UploadSessionError as exc:
+        if start is None:
+            raise
+        what = f"upload blob {digest or '(digest not given)'} to {ref.location}"
+        if digest is not None and (landed := _landed(t, ref, digest)) is not None:
+            log.info("%s: the session was lost (%s), but the blob is there", what, exc)
+            return digest, landed
+        log.info("%s: the registry lost the session (%s); starting a new one", what, exc)
+        reader.seek(start)
+        return _put(t, ref, digest, reader, length, start=start)
+
+
+def _landed(t: Transport, ref: Ref, digest: Digest) -> int | None:
+    """The size of ``digest`` in ``ref``'s repository if an earlier request stored it."""
+    try:
+        return blob_head(t, ref, digest).size
+    except OCIStoreError:
+        return None
+
+
+def _put(
+    t: Transport,
+    ref: Ref,
+    digest: Digest | None,
+    reader: IO[bytes],
+    length: int | None,
+    *,
+    start: int | None,
+) -> tuple[Digest, int]:
     upload = _Upload(t, ref, f"upload blob {digest or '(digest not given)'} to {ref.location}")
     if digest is not None and length is not None and upload.mount_probe(digest):
         return digest, length
-    start = _tell(reader)
     blob_max = t.config.blob_max
     if digest is not None and length is not None and (blob_max is None or length <= blob_max):
         try:
@@ -182,7 +218,7 @@ def blob_put(
             return digest, length
         except (RegistryError, TransportError) as exc:
             upload.cancel()
-            if start is None or set(getattr(exc, "codes", ())) & _CONTENT_CODES:
+            if start is None or set(getattr(exc, "codes", ())) & CONTENT_CODES:
                 raise
             log.info("%s: single PUT failed (%s); retrying in chunks", upload.what, exc)
             reader.seek(start)
@@ -276,7 +312,7 @@ class _Upload:
                 f"{self.what}: the content hashes to {hasher.digest()}, not {digest}"
             )
         if response.status_code not in (201, 204):
-            raise_for(response, self.what)
+            raise_for_session(response, self.what, digest)
         response.close()
         self.location = ""
 
@@ -319,7 +355,7 @@ class _Upload:
             body=b"",
         )
         if response.status_code not in (201, 204):
-            raise_for(response, f"{self.what}: closing the upload")
+            raise_for_session(response, f"{self.what}: closing the upload", actual)
         response.close()
         self.location = ""
         return actual, offset
@@ -340,7 +376,7 @@ class _Upload:
             except TransportError as exc:
                 # The connection broke mid-chunk: ask the session how much it got.
                 log.info("%s: sending bytes %d-%d failed (%s)", self.what, start, end, exc)
-                confirmed = self._status()
+                confirmed = self._status("a connection lost mid-chunk")
             else:
                 if response.status_code in (201, 202):  # 201: ECR
                     response.close()
@@ -350,9 +386,9 @@ class _Upload:
                         return
                 elif response.status_code == 416:
                     response.close()
-                    confirmed = self._status()
+                    confirmed = self._status("HTTP 416")
                 else:
-                    raise_for(response, f"{self.what}: sending bytes {start}-{end}")
+                    raise_for_session(response, f"{self.what}: sending bytes {start}-{end}", None)
             have = confirmed + 1 if confirmed is not None else offset
             if have < offset or have > end + 1:
                 raise RegistryError(
@@ -365,11 +401,13 @@ class _Upload:
             sent_from = have - offset
         raise RegistryError(f"{self.what}: the registry does not accept bytes {offset}-{end}")
 
-    def _status(self) -> int | None:
+    def _status(self, after: str) -> int | None:
         """The inclusive end offset the session holds (``GET`` → 204 + ``Range``)."""
         response = self._request("GET", self.location)
         if response.status_code not in (200, 204):
-            raise_for(response, f"{self.what}: reading the upload status after HTTP 416")
+            raise_for_session(
+                response, f"{self.what}: reading the upload status after {after}", None
+            )
         response.close()
         self._follow(response)
         return parse_upload_range(response.headers.get("Range"))
