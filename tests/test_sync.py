@@ -321,9 +321,8 @@ def test_mirror_lifecycle(world: World) -> None:
 
 def test_shards_together_cover_every_unit_once(world: World) -> None:
     config = load_config(world.config, environ=world.env)
-    settings = Settings(docker_config=False)
-    with Sync(config, settings=settings) as whole:
-        everything = sorted(_units(whole.run(check=True).to_dict()))
+    with Client(settings=Settings(docker_config=False)) as client:  # the library API
+        everything = sorted(_units(client.sync(config, check=True).to_dict()))
     parts = []
     for k in (1, 2, 3):
         report = world.sync("check", "--shard", f"{k}/3", expect=None)

@@ -231,7 +231,7 @@ COMMANDS: tuple[Group | Command, ...] = (
                 arguments.repo_copy,
                 epilog="examples:\n"
                 "  ocistore repo copy 127.0.0.1:5000/app 127.0.0.1:5001/mirror/app\n"
-                "  ocistore repo copy --include 'v1\\..*' --newest 3 src/app ocidir://out\n",
+                "  ocistore repo copy --include 'v1\\..*' --newest 3 127.0.0.1:5000/app ocidir://out\n",
                 aliases=("cp",),
             ),
         ),
