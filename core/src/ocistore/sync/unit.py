@@ -2,9 +2,11 @@
 
 The check is cheap on purpose, so that a run right after another costs only HEAD requests:
 HEAD the source, HEAD the target, and stop when the digests agree (unless the entry copies
-referrers or digest tags, whose presence a HEAD cannot show; ``fast`` skips those too). With a
-platform filter the target holds a smaller index than the source, so the digest to expect is
-computed from the source index (one GET of a small document) the same way the copy writes it.
+referrers or digest tags, whose presence a HEAD cannot show; ``fast`` skips those too). The
+copy engine's first step is exactly that check, so a plain entry goes straight to it; only
+``sync check``, a backup (which needs the old digest) and a platform filter check first. With
+a platform filter the target holds a smaller index than the source, so the digest to expect
+is computed from the source index (one GET of a small document) the way the copy writes it.
 
 Before a target tag that holds something else is overwritten, the old manifest is tagged with
 the entry's backup name, so the previous content stays reachable. A tag the source no longer
@@ -126,8 +128,27 @@ def run_unit(client: Client, unit: Unit, *, check: bool) -> TagResult:
     return result
 
 
+def _copy(client: Client, unit: Unit, source: Ref, result: TagResult, *, current: bool) -> None:
+    """Run the copy; ``current``: the target was seen up to date (or not looked at), so only
+    what the copy pushed makes the tag "copied"."""
+    copied = client.image_copy(source, unit.target, options=copy_options(unit.entry))
+    result.digest = str(copied.digest)
+    result.bytes = copied.bytes_copied
+    result.blobs = copied.blobs_copied + copied.blobs_mounted
+    result.manifests = copied.manifests_pushed
+    pushed = (
+        copied.manifests_pushed or result.blobs or copied.tags_copied or copied.referrers_copied
+    )
+    result.status = "copied" if not copied.skipped and (pushed or not current) else "skipped"
+
+
 def _run(client: Client, unit: Unit, check: bool, result: TagResult) -> None:
     entry = unit.entry
+    if not (check or entry.backup or entry.platforms):
+        # The copy's own first step is the same two HEADs: let it decide, rather than send
+        # them twice for every tag that does need copying.
+        _copy(client, unit, unit.source, result, current=True)
+        return
     src_head = client.manifest_head(unit.source)
     expected = expected_digest(client, unit, src_head)
     result.digest = str(expected)
@@ -147,14 +168,10 @@ def _run(client: Client, unit: Unit, check: bool, result: TagResult) -> None:
         return
     if tgt_head is not None and not current and entry.backup:
         result.backup = _backup(client, unit, tgt_head)
-    copied = client.image_copy(
+    _copy(
+        client,
+        unit,
         unit.source.with_digest(src_head.digest, keep_tag=True),
-        unit.target,
-        options=copy_options(entry),
+        result,
+        current=current,
     )
-    result.digest = str(copied.digest)
-    result.bytes = copied.bytes_copied
-    result.blobs = copied.blobs_copied + copied.blobs_mounted
-    result.manifests = copied.manifests_pushed
-    changed = not current or copied.manifests_pushed or result.blobs or copied.tags_copied
-    result.status = "copied" if changed else "skipped"
