@@ -13,11 +13,11 @@ method it is not given with a clear :class:`~ocistore.errors.UnsupportedError`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Protocol, runtime_checkable
 
-from ocistore.errors import UnsupportedError
+from ocistore.errors import InvalidOptionError, UnsupportedError
 
 if TYPE_CHECKING:
     from ocistore.blob import BlobReader
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ocistore.ref import Ref
     from ocistore.settings import Settings
 
-__all__ = ["Scheme", "SchemeBase", "SchemeFactory", "SchemeInfo", "SchemeSpec"]
+__all__ = ["Scheme", "SchemeBase", "SchemeFactory", "SchemeInfo", "SchemeSpec", "page_names"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,9 @@ class SchemeInfo:
     * ``tag_delete``, ``blob_delete``: these operations exist.
     * ``repo_list``: repositories can be listed.
     * ``gc``: unreferenced content is collected on ``close``, so copies should hold ``gc_lock``.
+    * ``multi_process``: several processes (each with its own scheme object) may read and write
+      one location at once, as two ``ocistore`` commands would; the conformance kit then races
+      two processes. False promises only thread safety within one process.
     """
 
     manifest_push_first: bool = False
@@ -57,6 +60,7 @@ class SchemeInfo:
     blob_delete: bool = False
     repo_list: bool = False
     gc: bool = False
+    multi_process: bool = False
 
 
 @runtime_checkable
@@ -208,6 +212,18 @@ class SchemeBase:
 
 
 SchemeFactory = Callable[["Settings"], Scheme]
+
+
+def page_names(names: Iterable[str], *, limit: int | None, last: str | None) -> list[str]:
+    """One page of a listing as the contract wants it (``tag_list``, ``repo_list``): sorted by
+    code point, only names after ``last``, at most ``limit``. A negative ``limit`` is an
+    :class:`~ocistore.errors.InvalidOptionError`."""
+    if limit is not None and limit < 0:
+        raise InvalidOptionError(f"limit must be 0 or more, not {limit}")
+    ordered = sorted(names)
+    if last:
+        ordered = [n for n in ordered if n > last]
+    return ordered[:limit] if limit is not None else ordered
 
 
 @dataclass(frozen=True)

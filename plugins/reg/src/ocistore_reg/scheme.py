@@ -56,6 +56,7 @@ class Reg(SchemeBase):
             blob_delete=True,
             repo_list=True,
             gc=False,
+            multi_process=True,  # the server serialises; each process has its own sessions
         )
 
     def transport(self, ref: Ref) -> Transport:

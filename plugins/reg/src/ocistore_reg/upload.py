@@ -309,6 +309,8 @@ class _Upload:
             _finish_source(reader, offset, self.what)
             actual = digest
         else:
+            if length is not None:  # the declared length is a promise: more bytes is an error
+                _finish_source(reader, offset, self.what)
             actual = hasher.digest()
         if digest is not None and actual != digest:
             raise DigestMismatchError(f"{self.what}: the content hashes to {actual}, not {digest}")
