@@ -18,8 +18,6 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, cast
 
-from ocistore.copy.options import CopyOptions, CopyResult
-from ocistore.copy.progress import ProgressCallback, ProgressEvent
 from ocistore.digest import Digest
 from ocistore.errors import NotFoundError, OCIStoreError, UnsupportedError
 from ocistore.mediatype import INDEX_TYPES
@@ -30,11 +28,27 @@ from ocistore.settings import Settings
 
 if TYPE_CHECKING:
     from ocistore.blob import BlobReader
+    from ocistore.copy.options import CopyOptions, CopyResult
+    from ocistore.copy.progress import ProgressCallback, ProgressEvent
     from ocistore.descriptor import Descriptor
     from ocistore.manifest import Manifest
     from ocistore.scheme import Scheme, SchemeInfo
 
 __all__ = ["Client", "CopyOptions", "CopyResult", "ProgressCallback", "ProgressEvent"]
+
+
+def __getattr__(name: str) -> object:
+    """The copy types, re-exported here, load with the first copy (not with every command)."""
+    if name in ("CopyOptions", "CopyResult"):
+        from ocistore.copy import options
+
+        return getattr(options, name)
+    if name in ("ProgressCallback", "ProgressEvent"):
+        from ocistore.copy import progress
+
+        return getattr(progress, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 RefLike = str | Ref
 PlatformLike = Platform | str
@@ -309,6 +323,7 @@ class Client:
         copy again resumes it.
         """
         from ocistore.copy.engine import copy_image
+        from ocistore.copy.options import CopyOptions
 
         src, tgt = self.parse(source), self.parse(target)
         self._use(src)

@@ -24,7 +24,6 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -287,19 +286,27 @@ class IndexStats:
 RACY_NS = 3_000_000_000
 
 
-@dataclass(frozen=True)
+# Plain classes (treat as immutable), not dataclasses: this module is on every layout
+# command's start-up path, and nothing compares or copies these.
 class Snapshot:
     """One version of index.json: its bytes (``None``: no file) and their shared parse."""
 
-    raw: bytes | None
-    index: Index
+    __slots__ = ("index", "raw")
+
+    def __init__(self, raw: bytes | None, index: Index) -> None:
+        self.raw = raw
+        self.index = index
 
 
-@dataclass(frozen=True)
 class _Cached:
-    signature: tuple[int, int, int, int]
-    settled: bool  # old enough, when read, for the signature to identify it
-    snapshot: Snapshot
+    __slots__ = ("settled", "signature", "snapshot")
+
+    def __init__(
+        self, signature: tuple[int, int, int, int], settled: bool, snapshot: Snapshot
+    ) -> None:
+        self.signature = signature
+        self.settled = settled  # old enough, when read, for the signature to identify it
+        self.snapshot = snapshot
 
 
 class IndexFile:

@@ -31,7 +31,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 import requests
@@ -83,10 +82,13 @@ class BodySource(Protocol):
         """A fresh body: bytes, or a file-like object with ``__len__`` for Content-Length."""
 
 
-@dataclass(frozen=True)
 class _Bytes:
-    data: bytes
-    replayable: bool = True
+    # not a dataclass: this module is on every registry command's start-up path
+    __slots__ = ("data", "replayable")
+
+    def __init__(self, data: bytes, replayable: bool = True) -> None:
+        self.data = data
+        self.replayable = replayable
 
     def open(self) -> bytes:
         return self.data
