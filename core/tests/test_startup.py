@@ -232,6 +232,66 @@ def test_an_invalid_manifest_still_gets_the_jsonschema_verdict(tmp_path: Path) -
     assert "jsonschema" in mods
 
 
+# -- regular expressions: compiled on first use -------------------------------------------------
+_PATTERN_MODULES = (
+    "ocistore.ref",
+    "ocistore.digest",
+    "ocistore_reg.urls",
+    "ocistore_reg.translate",
+    "ocistore_reg.tokenfetch",
+    "ocistore_ocidir.index",
+)
+
+
+def test_importing_compiles_none_of_our_patterns() -> None:
+    code = (
+        "import importlib, json, sys; from ocistore.lazyre import LazyPattern\n"
+        "found = {}\n"
+        "for name in sys.argv[1:]:\n"
+        "    for key, value in vars(importlib.import_module(name)).items():\n"
+        "        items = value.items() if isinstance(value, dict) else [('', value)]\n"
+        "        for sub, v in items:\n"
+        "            if isinstance(v, LazyPattern):\n"
+        "                found[f'{name}.{key}' + (f'[{sub}]' if sub else '')] = v._compiled is not None\n"
+        "print(json.dumps(found))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *_PATTERN_MODULES], capture_output=True, text=True, check=True
+    )
+    found = json.loads(proc.stdout)
+    assert len(found) >= 13, found
+    # ocistore.digest builds EMPTY_DIGEST at import, which validates it: those two are used.
+    used = {"ocistore.digest._GRAMMAR", "ocistore.digest._KNOWN[sha256]"}
+    assert {k for k, v in found.items() if v} == used
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        (r"^([a-z][a-z0-9+.-]*)://(.*)$", "ocidir://x:y"),
+        (r"^([a-z][a-z0-9+.-]*)://(.*)$", "no scheme"),
+        (r";\s*([a-zA-Z*]+)", '; rel="next"; type=x'),
+        (r"(\.\d{6})\d+", "2026-12-04T21:00:00.123456789Z"),
+    ],
+)
+def test_a_lazy_pattern_answers_as_the_compiled_one(pattern: str, text: str) -> None:
+    import re
+
+    from ocistore.lazyre import LazyPattern
+
+    lazy, real = LazyPattern(pattern, re.DOTALL), re.compile(pattern, re.DOTALL)
+    assert lazy._compiled is None
+    pick = lambda m: m and (m.span(), m.groups())  # noqa: E731
+    assert pick(lazy.match(text)) == pick(real.match(text))
+    assert pick(lazy.search(text, 1)) == pick(real.search(text, 1))
+    assert pick(lazy.fullmatch(text)) == pick(real.fullmatch(text))
+    assert [pick(m) for m in lazy.finditer(text)] == [pick(m) for m in real.finditer(text)]
+    assert lazy.findall(text) == real.findall(text)
+    assert lazy.sub("-", text, 1) == real.sub("-", text, 1)
+    assert lazy.split(text) == real.split(text)
+    assert lazy.compiled is lazy.compiled
+
+
 # -- the lazy parser ----------------------------------------------------------------------------
 def _commands() -> list[tuple[list[str], commands.Command]]:
     out: list[tuple[list[str], commands.Command]] = []

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,13 +29,14 @@ from typing import Any
 from ocistore.descriptor import Descriptor
 from ocistore.digest import Digest
 from ocistore.errors import LayoutError, ManifestInvalidError
+from ocistore.lazyre import LazyPattern
 from ocistore.mediatype import OCI_INDEX
 from ocistore_ocidir.fsutil import atomic_write
 
 __all__ = ["REF_NAME", "Index", "IndexFile", "IndexStats", "Snapshot", "tag_of_name"]
 
 REF_NAME = "org.opencontainers.image.ref.name"
-_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+_TAG = LazyPattern(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
 
 Entry = dict[str, Any]
 
