@@ -9,6 +9,7 @@ from the cache without importing ``importlib_metadata``.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -137,3 +138,19 @@ def test_the_cache_answers_what_importlib_metadata_answers(tmp_path: Path) -> No
     expected = json.loads(run(direct, target).stdout)
     assert rows == expected
     assert ["example", "ocistore_example", "ocistore-example-plugin", "1.2.3"] in rows
+
+
+def test_the_cache_directory_keeps_the_newest_environments_only(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for i in range(40):
+        old = cache / f"entry-points-{i:024x}.json"
+        old.write_text("{}")
+        os.utime(old, ns=(i * 10**9, i * 10**9))
+    target = tmp_path / "site"
+    target.mkdir()
+    probe(target, cache)
+    kept = cache_files(cache)
+    assert len(kept) == 32
+    assert cache / f"entry-points-{0:024x}.json" not in kept, "the oldest went"
+    assert cache / f"entry-points-{39:024x}.json" in kept

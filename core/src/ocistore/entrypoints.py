@@ -175,6 +175,21 @@ def _write(path: Path, key: list[list[Any]], found: list[EntryPointInfo]) -> Non
     except OSError:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        return
+    _prune(path.parent)
+
+
+#: Environments (interpreter + ``sys.path``) remembered; the least recently written go first.
+_KEEP = 32
+
+
+def _prune(directory: Path) -> None:
+    """Keep the directory small: each distinct ``sys.path`` (every test's temporary target
+    directory, say) writes a file of its own."""
+    with contextlib.suppress(OSError):
+        files = sorted(directory.glob("entry-points-*.json"), key=lambda f: f.stat().st_mtime_ns)
+        for old in files[:-_KEEP]:
+            old.unlink(missing_ok=True)
 
 
 def _scan() -> list[EntryPointInfo]:
