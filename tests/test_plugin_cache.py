@@ -56,7 +56,9 @@ def test_a_plugin_installed_after_the_cache_was_written_is_found_at_once(
     target, cache = tmp_path / "site", tmp_path / "cache"
     target.mkdir()
     first = probe(target, cache)
-    assert first["schemes"] == ["ocidir", "reg"]
+    shipped = first["schemes"]
+    assert isinstance(shipped, list)
+    assert {"ocidir", "reg"} <= set(shipped)
     assert first["scanned"] is True
     assert len(cache_files(cache)) == 1
     again = probe(target, cache)
@@ -64,7 +66,7 @@ def test_a_plugin_installed_after_the_cache_was_written_is_found_at_once(
 
     pip_install("example", target, tmp_path)
     found = probe(target, cache)
-    assert found["schemes"] == ["example", "ocidir", "reg"]
+    assert found["schemes"] == sorted([*shipped, "example"])
     assert "example (ocistore-example-plugin 1.2.3)" in found["owners"]  # type: ignore[operator]
     assert found["scanned"] is True
     assert probe(target, cache) == {**found, "scanned": False}
@@ -72,20 +74,20 @@ def test_a_plugin_installed_after_the_cache_was_written_is_found_at_once(
     # ... and one removed is gone at once too (what pip uninstall removes)
     for path in [*target.glob("ocistore_example*")]:
         shutil.rmtree(path)
-    assert probe(target, cache)["schemes"] == ["ocidir", "reg"]
+    assert probe(target, cache)["schemes"] == shipped
 
 
 def test_a_cached_plugin_that_no_longer_imports_is_looked_up_again(tmp_path: Path) -> None:
     """A cache the key cannot see is stale (a plugin edited away in place) costs one rescan."""
     target, cache = tmp_path / "site", tmp_path / "cache"
     target.mkdir()
-    probe(target, cache)
+    shipped = probe(target, cache)["schemes"]
     (file,) = cache_files(cache)
     data = json.loads(file.read_text())
     data["entry_points"].append(["ghost", "no_such_module_anywhere", "ghost-dist", "0"])
     file.write_text(json.dumps(data))
     result = probe(target, cache)
-    assert result["schemes"] == ["ocidir", "reg"]
+    assert result["schemes"] == shipped
     assert result["scanned"] is True
     assert "ghost" not in file.read_text(), "the cache was rewritten from the fresh scan"
 
@@ -113,7 +115,7 @@ def test_without_a_usable_cache_every_start_scans(how: str, tmp_path: Path) -> N
         cache, env = tmp_path / "file" / "cache", {}
     for _ in range(2):
         result = probe(target, cache, **env)
-        assert result["schemes"] == ["ocidir", "reg"]
+        assert {"ocidir", "reg"} <= set(result["schemes"])  # type: ignore[arg-type]
         assert result["scanned"] is True
     assert not cache.exists()
 
