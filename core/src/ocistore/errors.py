@@ -39,7 +39,8 @@ their boundary, so no caller ever imports a transport library to handle an error
     │   ├── SchemeConflictError      two plugins claim one scheme name
     │   └── UnknownSchemeError       no installed plugin handles a prefix
     ├── LoopDetectedError            an index that (indirectly) contains itself
-    └── CopyError                    a copy failed; names the reference and digest
+    ├── CopyError                    a copy failed; names the reference and digest
+    └── ConfigError                  a configuration file is invalid; names the key
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "BlobNotFoundError",
+    "ConfigError",
     "CopyError",
     "DigestMismatchError",
     "ForbiddenError",
@@ -270,3 +272,15 @@ class CopyError(OCIStoreError):
         super().__init__(message, hint=hint)
         self.ref = ref
         self.digest = digest
+
+
+class ConfigError(OCIStoreError, ValueError):
+    """A configuration file (a sync config) is invalid.
+
+    The message starts with the file and the dotted path of the offending key
+    (``sync.toml: sync[2].tags.newest: ...``); ``key`` carries that path for programs.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from ocistore.digest import Digest
 from ocistore.errors import InvalidDigestError, InvalidReferenceError
+from ocistore.lazyre import LazyPattern
 
 __all__ = [
     "DOCKER_HUB",
@@ -28,16 +29,16 @@ __all__ = [
 
 DOCKER_HUB = "docker.io"
 _HUB_ALIASES = {"", "docker.io", "index.docker.io", "registry-1.docker.io"}
-SCHEME_PREFIX = re.compile(r"^([a-z][a-z0-9+.-]*)://(.*)$", re.DOTALL)
-_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
-_REPO_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
-_HOST = re.compile(
+SCHEME_PREFIX = LazyPattern(r"^([a-z][a-z0-9+.-]*)://(.*)$", re.DOTALL)
+_TAG = LazyPattern(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+_REPO_COMPONENT = LazyPattern(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
+_HOST = LazyPattern(
     r"^(?:"
     r"\[[0-9a-fA-F:.]+\]"  # bracketed IPv6
     r"|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*\.?"
     r")(?::[0-9]{1,5})?$"
 )
-_PATH = re.compile(r"^[/a-zA-Z0-9_\-. ~+]+$")
+_PATH = LazyPattern(r"^[/a-zA-Z0-9_\-. ~+]+$")
 _MAX_NAME = 255
 
 

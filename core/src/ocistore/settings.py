@@ -50,6 +50,10 @@ class HostConfig:
     #: run at once is bounded by the copy's worker count (``Settings.concurrency`` or
     #: ``CopyOptions.concurrency``), which is shared by all hosts of one copy.
     concurrency: int | None = None
+    #: Requests in flight to this host at once (None: no limit of its own). Every copy made
+    #: through one client shares the limit, so many images mirrored in parallel cannot open a
+    #: connection each per blob; a 429 from the host pauses all of them (``ocistore sync``).
+    max_requests: int | None = None
     #: Above this size blobs are uploaded in chunks (None: monolithic PUT when the size is known).
     blob_max: int | None = None
     #: Chunk size for chunked uploads.
