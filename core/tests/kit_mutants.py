@@ -16,9 +16,8 @@ import textwrap
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import IO
 
-from ocistore.blob import BlobReader
+from ocistore.blob import BlobReader, RawStream
 from ocistore.descriptor import Descriptor
 from ocistore.digest import Digest
 from ocistore.errors import ManifestNotFoundError, RepositoryNotFoundError
@@ -36,7 +35,7 @@ class LengthIgnored(MemoryScheme):
     """blob_put ignores the declared length."""
 
     def blob_put(
-        self, ref: Ref, digest: Digest | None, reader: IO[bytes], length: int | None
+        self, ref: Ref, digest: Digest | None, reader: RawStream, length: int | None
     ) -> tuple[Digest, int]:
         return super().blob_put(ref, digest, reader, None)
 
@@ -122,7 +121,7 @@ class FirstUseRaces(MemoryScheme):
             memory._STORES[ref.path] = memory._Repo()
 
     def blob_put(
-        self, ref: Ref, digest: Digest | None, reader: IO[bytes], length: int | None
+        self, ref: Ref, digest: Digest | None, reader: RawStream, length: int | None
     ) -> tuple[Digest, int]:
         self._open(ref)
         return super().blob_put(ref, digest, reader, length)
@@ -136,7 +135,7 @@ class SameBlobInterleaves(MemoryScheme):
     """Writes a blob in place as it arrives: two puts of one blob interleave their bytes."""
 
     def blob_put(
-        self, ref: Ref, digest: Digest | None, reader: IO[bytes], length: int | None
+        self, ref: Ref, digest: Digest | None, reader: RawStream, length: int | None
     ) -> tuple[Digest, int]:
         if digest is None:
             return super().blob_put(ref, digest, reader, length)
@@ -154,7 +153,7 @@ class BadDigestStored(MemoryScheme):
     """Stores the blob before checking its digest."""
 
     def blob_put(
-        self, ref: Ref, digest: Digest | None, reader: IO[bytes], length: int | None
+        self, ref: Ref, digest: Digest | None, reader: RawStream, length: int | None
     ) -> tuple[Digest, int]:
         data = reader.read()
         with memory._LOCK:

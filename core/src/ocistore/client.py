@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, cast
+from typing import IO, TYPE_CHECKING
 
 from ocistore.digest import Digest
 from ocistore.errors import NotFoundError, OCIStoreError, UnsupportedError
@@ -185,7 +185,7 @@ class Client:
         scheme, parsed = self._route(ref)
         expected = Digest.parse(digest) if digest is not None else None
         self._wrote(parsed)
-        return scheme.blob_put(parsed, expected, cast("IO[bytes]", reader), length)
+        return scheme.blob_put(parsed, expected, reader, length)
 
     def blob_mount(self, source: RefLike, target: RefLike, digest: Digest | str) -> None:
         """Link a blob from ``source`` into ``target`` (same scheme) without sending it."""

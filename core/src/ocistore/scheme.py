@@ -15,12 +15,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ocistore.errors import InvalidOptionError, UnsupportedError
 
 if TYPE_CHECKING:
-    from ocistore.blob import BlobReader
+    from ocistore.blob import BlobReader, RawStream
     from ocistore.descriptor import Descriptor
     from ocistore.digest import Digest
     from ocistore.manifest import Manifest
@@ -83,9 +83,14 @@ class Scheme(Protocol):
         """Descriptor (digest, size) of a blob that exists; ``BlobNotFoundError`` otherwise."""
 
     def blob_put(
-        self, ref: Ref, digest: Digest | None, reader: IO[bytes], length: int | None
+        self, ref: Ref, digest: Digest | None, reader: RawStream, length: int | None
     ) -> tuple[Digest, int]:
-        """Store a blob streamed from ``reader``; verify against ``digest``/``length`` if given."""
+        """Store a blob streamed from ``reader``; verify against ``digest``/``length`` if given.
+
+        ``reader`` promises only ``read(n)`` (a :class:`~ocistore.blob.BlobReader` from a copy,
+        a file, a pipe). A scheme that wants to rewind for a retry checks ``seekable()`` first
+        (through ``getattr``): a copy's reader is never seekable, so the copy fetches again.
+        """
 
     def blob_mount(self, source: Ref, target: Ref, digest: Digest) -> None:
         """Make the blob at ``source`` available at ``target`` without sending its bytes.
@@ -163,7 +168,7 @@ class SchemeBase:
         raise self._unsupported("blob_head")
 
     def blob_put(
-        self, ref: Ref, digest: Digest | None, reader: IO[bytes], length: int | None
+        self, ref: Ref, digest: Digest | None, reader: RawStream, length: int | None
     ) -> tuple[Digest, int]:
         raise self._unsupported("blob_put")
 

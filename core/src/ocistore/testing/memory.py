@@ -12,9 +12,9 @@ from __future__ import annotations
 import io
 import threading
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
-from ocistore.blob import CHUNK_SIZE, BlobReader
+from ocistore.blob import CHUNK_SIZE, BlobReader, RawStream
 from ocistore.descriptor import Descriptor
 from ocistore.digest import Digest, Hasher
 from ocistore.errors import (
@@ -108,7 +108,7 @@ class MemoryScheme(SchemeBase):
         return Descriptor(OCTET_STREAM, digest, len(data))
 
     def blob_put(
-        self, ref: Ref, digest: Digest | None, reader: IO[bytes], length: int | None
+        self, ref: Ref, digest: Digest | None, reader: RawStream, length: int | None
     ) -> tuple[Digest, int]:
         hasher = digest.hasher() if digest else Hasher()
         buf = bytearray()
