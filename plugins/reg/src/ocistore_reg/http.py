@@ -33,7 +33,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 import requests
@@ -86,10 +85,13 @@ class BodySource(Protocol):
         """A fresh body: bytes, or a file-like object with ``__len__`` for Content-Length."""
 
 
-@dataclass(frozen=True)
 class _Bytes:
-    data: bytes
-    replayable: bool = True
+    # not a dataclass: this module is on every registry command's start-up path
+    __slots__ = ("data", "replayable")
+
+    def __init__(self, data: bytes, replayable: bool = True) -> None:
+        self.data = data
+        self.replayable = replayable
 
     def open(self) -> bytes:
         return self.data
@@ -241,7 +243,14 @@ class Transport:
                 ):
                     log.debug("%s %s failed (%s), retrying", method, redact(url), exc)
                     continue
-                raise transport_error(exc, what, url, self.hostname, method=method) from None
+                raise transport_error(
+                    exc,
+                    what,
+                    url,
+                    self.hostname,
+                    method=method,
+                    client_cert=bool(self.config.client_cert),
+                ) from None
             status = response.status_code
             self._warn(response)
             can_resend = source is None or source.replayable
