@@ -195,7 +195,7 @@ def blob_put(
             log.info("%s: the session was lost (%s), but the blob is there", what, exc)
             return digest, landed
         log.info("%s: the registry lost the session (%s); starting a new one", what, exc)
-        reader.seek(start)
+        _seek(reader, start)
         return _put(t, ref, digest, reader, length, start=start)
 
 
@@ -211,7 +211,7 @@ def _put(
     t: Transport,
     ref: Ref,
     digest: Digest | None,
-    reader: IO[bytes],
+    reader: RawStream,
     length: int | None,
     *,
     start: int | None,
