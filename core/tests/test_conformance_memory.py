@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from ocistore.digest import Digest
+from ocistore.errors import DigestMismatchError
 from ocistore.ref import Ref
 from ocistore.testing.conformance import SchemeConformance
 from ocistore.testing.memory import MemoryScheme, MemoryTamper, parse
@@ -38,5 +39,8 @@ def test_tamper_really_changes_what_is_stored() -> None:
     digest, _ = scheme.blob_put(ref, None, io.BytesIO(b"abc"), 3)
     MemoryTamper().blob(ref, digest, b"abd")
     with scheme.blob_get(ref, digest, size=3) as reader:
-        assert reader.read(3) == b"abd"  # the bytes changed; the digest check comes at the end
+        assert reader.read(2) == b"ab"
+        # The stored bytes changed: the reader judges them before handing over the last one.
+        with pytest.raises(DigestMismatchError, match=str(Digest.from_bytes(b"abd"))):
+            reader.read(1)
     assert digest != Digest.from_bytes(b"abd")
