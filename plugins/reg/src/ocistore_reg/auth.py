@@ -7,7 +7,8 @@ are not sent twice and each new repository costs no extra 401 round trip.
 
 Security rules kept on the auth side rather than in the transport, so they cannot be forgotten:
 
-* credentials go only to the registry host and to the token realm its own challenge named;
+* credentials go only to the registry host and to a token realm its challenge named on the
+  same host name (or Hub's, or a host the user named); other realms get anonymous requests;
 * a realm must be https unless it is a loopback host or the registry itself speaks plain http;
 * token requests carrying secrets do not follow redirects; secrets never reach logs or errors.
 
@@ -47,7 +48,8 @@ class Authenticator:
     ``hostname`` is the ``host[:port]`` requests are sent to; 401s from any other host are not
     answered (Docker Hub's aliases count as one host). ``password_grant`` makes a username and
     password go to the token server as an OAuth2 ``POST grant_type=password`` instead of a GET
-    with Basic auth. ``clock`` (monotonic seconds) exists for tests.
+    with Basic auth. ``trusted_hosts`` are the hosts the user named, whose token servers may get
+    the credentials as the registry's own host name does. ``clock`` exists for tests.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class Authenticator:
         timeout: float = 30.0,
         password_grant: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        trusted_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self.hostname = hostname
         self._credential = credential
@@ -75,6 +78,7 @@ class Authenticator:
             timeout=timeout,
             password_grant=password_grant,
             clock=clock,
+            trusted=trusted_hosts,
         )
         # One lock for the mode, the realm and the token cache, which change together.
         self._lock = threading.Lock()

@@ -36,6 +36,7 @@ def default_auth_factory(
         verify=verify,
         cert=cert,
         user_agent=settings.user_agent,
+        trusted_hosts=frozenset(settings.hosts),
     )
 
 

@@ -7,7 +7,12 @@ read (and audited) on one page:
   Hub's aliases count as the same host), so a CDN or a redirect target cannot ask for secrets;
 * a token realm must be https, unless it is on a loopback address or the registry itself speaks
   plain http; anything else is refused with an :class:`~ocistore.errors.AuthError` before a
-  single byte is sent to it.
+  single byte is sent to it;
+* a token realm gets the credentials (Basic, password grant, refresh token) only when it is on
+  the registry's own host name (any port: a token server often runs beside the registry), is
+  Docker Hub's token server for a Hub registry, or is a host the user named in the settings. A
+  realm anywhere else is asked for an anonymous token: a registry that was trusted with a token
+  exchange must not be able to send the password to a host of its choosing.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from urllib.parse import urljoin, urlsplit
 
 from ocistore.errors import AuthError
 
-__all__ = ["Realm", "checked_realm", "is_loopback", "netloc", "same_host"]
+__all__ = ["Realm", "checked_realm", "credentials_may_go", "is_loopback", "netloc", "same_host"]
 
 _HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+_HUB_AUTH_SERVER = "auth.docker.io"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -55,6 +61,21 @@ def checked_realm(realm: str, request_url: str, hostname: str) -> str:
         "a token realm must use https (unless it is on a loopback address or the "
         "registry itself uses plain http)"
     )
+
+
+def credentials_may_go(realm: Realm, hostname: str, named: frozenset[str]) -> bool:
+    """True if the token server ``realm`` may be sent the credentials of registry ``hostname``.
+
+    ``named`` are the ``host[:port]`` entries of the user's settings (any port of a host
+    named there counts).
+    """
+    realm_host = (urlsplit(realm.url).hostname or "").lower()
+    mine_host, _ = _split_host_port(hostname)
+    if realm_host == mine_host:
+        return True
+    if mine_host in _HUB_HOSTS and realm_host == _HUB_AUTH_SERVER:
+        return True
+    return any(_split_host_port(name)[0] == realm_host for name in named)
 
 
 def same_host(url: str, hostname: str) -> bool:

@@ -36,7 +36,7 @@ from ocistore.errors import (
 from ocistore.lazyre import LazyPattern
 from ocistore_reg.challenge import Scope
 from ocistore_reg.credentials import Credential
-from ocistore_reg.realms import Realm
+from ocistore_reg.realms import Realm, credentials_may_go
 from ocistore_reg.retry import parse_retry_after
 from ocistore_reg.tokencache import ChallengeKey, Token
 
@@ -76,7 +76,10 @@ class TokenFetcher:
     """Token requests for the registry ``hostname``, over the registry's own session.
 
     ``verify``/``cert`` are the registry host's TLS settings, used for the token server too;
-    ``clock`` (monotonic seconds) dates the tokens, as the cache expects.
+    ``clock`` (monotonic seconds) dates the tokens, as the cache expects. ``trusted`` are the
+    hosts the user named: a token server there, or on the registry's own host name, is sent
+    the credentials; any other gets an anonymous request (:func:`~ocistore_reg.realms.
+    credentials_may_go`).
     """
 
     def __init__(
@@ -91,8 +94,10 @@ class TokenFetcher:
         timeout: float,
         password_grant: bool,
         clock: Callable[[], float],
+        trusted: frozenset[str] = frozenset(),
     ) -> None:
         self.hostname = hostname
+        self._trusted = trusted
         self._session = session
         self._credential = credential
         self._verify = verify
@@ -113,6 +118,14 @@ class TokenFetcher:
         """A new token from ``realm`` for ``wanted``; raises the core error for any failure."""
         scope_list = [s.render() for s in wanted]
         cred = self._credential
+        if cred is not None and not credentials_may_go(realm, self.hostname, self._trusted):
+            log.info(
+                "the token server %s is not registry %s's host: asking it for an anonymous "
+                "token (credentials go to another host only if it is named in the settings)",
+                realm.host,
+                self.hostname,
+            )
+            cred = None
         log.debug(
             "fetching a token for %s from %s (scopes: %s)",
             self.hostname,
@@ -122,7 +135,9 @@ class TokenFetcher:
         response: requests.Response | None = None
         with self._lock:
             refresh = self._refresh_tokens.get(realm)
-        if refresh is None and cred is not None:
+        if cred is None:
+            refresh = None
+        elif refresh is None:
             refresh = cred.identity_token
         if refresh:
             response = self._post(
@@ -137,8 +152,8 @@ class TokenFetcher:
             response = self._post(realm, scope_list, form)
         rotate = response is not None and bool(refresh)
         if response is None:
-            response = self._get(realm, scope_list)
-        return self._parse_token(response, realm, wanted, challenge, rotate=rotate)
+            response = self._get(realm, scope_list, cred)
+        return self._parse_token(response, realm, wanted, challenge, rotate=rotate, cred=cred)
 
     def _post(
         self, realm: Realm, scopes: list[str], grant: dict[str, str]
@@ -157,13 +172,12 @@ class TokenFetcher:
             return None
         return response
 
-    def _get(self, realm: Realm, scopes: list[str]) -> requests.Response:
-        """The classic token request: Basic auth if we can, anonymous otherwise."""
+    def _get(self, realm: Realm, scopes: list[str], cred: Credential | None) -> requests.Response:
+        """The classic token request: Basic auth with ``cred``, anonymous without."""
         params: list[tuple[str, str]] = []
         if realm.service:
             params.append(("service", realm.service))
         params.extend(("scope", scope) for scope in scopes)
-        cred = self._credential
         headers: dict[str, str] = {}
         if cred is not None and cred.has_basic:
             headers["Authorization"] = basic_header(cred, self.hostname)
@@ -211,15 +225,20 @@ class TokenFetcher:
         challenge: ChallengeKey | None,
         *,
         rotate: bool,
+        cred: Credential | None,
     ) -> Token:
         status = response.status_code
         whom = f"the token server {realm.host} (for registry {self.hostname})"
         if status == 401:
-            who = "the credentials" if self._credential else "an anonymous token request"
-            raise UnauthorizedError(
-                f"{whom} rejected {who}",
-                hint=f"check the login for {self.hostname} (`docker login {self.hostname}`)",
-            )
+            who = "the credentials" if cred else "an anonymous token request"
+            hint = f"check the login for {self.hostname} (`docker login {self.hostname}`)"
+            if cred is None and self._credential is not None:
+                hint = (
+                    f"the token server {realm.host} is another host than {self.hostname}, so "
+                    "it was not sent the credentials; name it in the settings (a hosts entry) "
+                    "if it is the registry's own token server"
+                )
+            raise UnauthorizedError(f"{whom} rejected {who}", hint=hint)
         if status == 403:
             raise ForbiddenError(f"{whom} refused a token (HTTP 403)")
         if status == 429:

@@ -91,10 +91,27 @@ def test_default_ports_and_hub_aliases_are_the_same_host() -> None:
     assert len(adapter.requests) == 3
 
 
-def test_realm_on_another_host_gets_credentials(fake: Fake, session: requests.Session) -> None:
-    """The challenge names the realm, so that host, and only it, gets the credentials."""
+def test_realm_on_another_host_gets_no_credentials(fake: Fake, session: requests.Session) -> None:
+    """A registry's challenge cannot send the password to a host of its choosing (issue 8):
+    a token server on another host name is asked for an anonymous token."""
     fake.realm = f"http://localhost:{fake.port}/token"
     auth = make_auth(fake, session, Credential("alice", SECRET))
+    response = send(auth, session, "GET", f"{fake.url}/v2/a/b/manifests/latest", PULL_A)
+    assert response.status_code == 200
+    (token_hit,) = fake.token_hits()
+    assert token_hit.host == f"localhost:{fake.port}"
+    assert token_hit.authorization is None
+    assert "account" not in token_hit.params
+
+
+def test_realm_on_a_host_the_user_named_gets_credentials(
+    fake: Fake, session: requests.Session
+) -> None:
+    """Named in the settings (``trusted_hosts``), that host, and only it, gets them."""
+    fake.realm = f"http://localhost:{fake.port}/token"
+    auth = make_auth(
+        fake, session, Credential("alice", SECRET), trusted_hosts=frozenset({"localhost"})
+    )
     response = send(auth, session, "GET", f"{fake.url}/v2/a/b/manifests/latest", PULL_A)
     assert response.status_code == 200
     (token_hit,) = fake.token_hits()
@@ -105,3 +122,25 @@ def test_realm_on_another_host_gets_credentials(fake: Fake, session: requests.Se
         h.authorization is None or h.authorization.startswith("Bearer ")
         for h in fake.registry_hits()
     )
+
+
+@pytest.mark.parametrize(
+    ("hostname", "realm", "named", "allowed"),
+    [
+        ("reg.example", "https://reg.example/token", (), True),
+        ("reg.example:5000", "https://reg.example:5001/token", (), True),  # beside it
+        ("reg.example", "https://auth.example/token", (), False),
+        ("reg.example", "https://evil.reg.example/token", (), False),
+        ("reg.example", "https://auth.example/token", ("auth.example",), True),
+        ("reg.example", "https://auth.example:8443/token", ("auth.example:9",), True),
+        ("reg.example", "https://other.example/token", ("auth.example",), False),
+        ("registry-1.docker.io", "https://auth.docker.io/token", (), True),
+        ("reg.example", "https://auth.docker.io/token", (), False),
+    ],
+)
+def test_which_token_servers_may_get_credentials(
+    hostname: str, realm: str, named: tuple[str, ...], allowed: bool
+) -> None:
+    from ocistore_reg.realms import Realm, credentials_may_go
+
+    assert credentials_may_go(Realm(realm, None), hostname, frozenset(named)) is allowed
