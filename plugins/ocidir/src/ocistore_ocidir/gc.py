@@ -76,7 +76,7 @@ def _children(layout: Layout, desc: dict[str, Any]) -> list[tuple[dict[str, Any]
         return []  # a link or a special file where a blob should be: not followed, a leaf
     except OSError as e:
         raise _AbortError(f"cannot read {desc.get('digest')}: {e}") from e
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return []  # not JSON (or an unparsable digest): a leaf
     if not isinstance(doc, dict):
         return []

@@ -130,7 +130,7 @@ class Index:
         """Parse ``raw``; anything that is not an index object is a ``LayoutError`` naming it."""
         try:
             doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
             raise LayoutError(f"{where} is not valid JSON: {e}") from None
         if not isinstance(doc, dict):
             raise LayoutError(f"{where} is not a JSON object")

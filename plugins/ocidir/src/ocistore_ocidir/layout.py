@@ -125,7 +125,7 @@ class Layout:
             return None
         try:
             doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
             raise LayoutError(f"OCI layout {self.path}: {LAYOUT_FILE} is not JSON: {e}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("imageLayoutVersion"), str):
             raise LayoutError(
