@@ -19,7 +19,6 @@ import base64
 import datetime as dt
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -35,7 +34,11 @@ from ocistore.errors import (
     TransportError,
     UnauthorizedError,
 )
+<<<<<<< HEAD
 from ocistore_reg.bodies import close, read_limited
+=======
+from ocistore.lazyre import LazyPattern
+>>>>>>> main
 from ocistore_reg.challenge import Scope
 from ocistore_reg.credentials import Credential
 from ocistore_reg.realms import Realm
@@ -279,7 +282,7 @@ def _first_text(body: dict[str, Any], *names: str) -> str | None:
     return None
 
 
-_FRACTION = re.compile(r"(\.\d{6})\d+")
+_FRACTION = LazyPattern(r"(\.\d{6})\d+")
 
 
 def _lifetime(body: dict[str, Any]) -> float:
