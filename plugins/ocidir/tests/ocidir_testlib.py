@@ -8,11 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-<<<<<<< HEAD
-from ocistore.manifest import Manifest
-=======
 from ocistore.digest import Digest
->>>>>>> main
+from ocistore.manifest import Manifest
 from ocistore.ref import Ref
 from ocistore.testing.content import Image
 
@@ -95,7 +92,6 @@ def verify_layout(path: Path) -> list[str]:
     )
 
 
-<<<<<<< HEAD
 def sharing_image(seed: str) -> Image:
     """A one-layer-plus-base image: every such image shares the same base layer blob, so a
     collection that misjudges what is in use would take a blob some other image needs."""
@@ -108,7 +104,8 @@ def sharing_image(seed: str) -> Image:
     doc["layers"].insert(0, base_layer.to_dict())
     blobs = {**own.blobs, base_layer.digest: base.blobs[base_layer.digest]}
     return Image(Manifest.from_data(doc), blobs)
-=======
+
+
 class LayoutTamper:
     """The conformance kit's ``tamper``: rewrites ``blobs/<alg>/<hex>`` in place, as disk rot or
     a careless editor would (manifests are blobs in a layout)."""
@@ -121,4 +118,3 @@ class LayoutTamper:
 
     def manifest(self, ref: Ref, digest: Digest, raw: bytes) -> None:
         self.blob(ref, digest, raw)
->>>>>>> main

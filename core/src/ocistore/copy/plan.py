@@ -109,38 +109,10 @@ class Job:
 class Node:
     """One source manifest (by digest) and what copying it involves."""
 
-<<<<<<< HEAD
-    digest: Digest
-    media_type: str
-    size: int | None = None
-    #: An index entry of unknown type: a manifest or a blob, found out by reading it.
-    probe: bool = False
-    manifest: Manifest | None = None
-    #: The target has it and the copy does not recurse: nothing to read or push.
-    present: bool = False
-    #: A probed entry that turned out to be a blob.
-    is_blob: bool = False
-    children: list[Digest] = field(default_factory=list)
-    #: Positions of the index entries kept by the platform filter.
-    kept: list[int] = field(default_factory=list)
-    #: An index that lost entries to the platform filter.
-    filtered: bool = False
-    blobs: list[Descriptor] = field(default_factory=list)
-    referrers: list[Digest] = field(default_factory=list)
-    parents: list[Digest] = field(default_factory=list)
-    subjects: list[Digest] = field(default_factory=list)
-    # Roles at the target: the copy's top reference, digest tags, referrer (by digest).
-    top: bool = False
-    tags: list[str] = field(default_factory=list)
-    referrer: bool = False
-    #: What is pushed: the manifest itself, or its sparse rewrite.
-    final: Manifest | None = None
-    #: Index levels above this node on the path that found it (the top is 0).
-    depth: int = 0
-=======
     __slots__ = (
         "blobs",
         "children",
+        "depth",
         "digest",
         "filtered",
         "final",
@@ -187,7 +159,8 @@ class Node:
         self.referrer = False
         #: What is pushed: the manifest itself, or its sparse rewrite.
         self.final: Manifest | None = None
->>>>>>> main
+        #: Index levels above this node on the path that found it (the top is 0).
+        self.depth = 0
 
     @property
     def child_only(self) -> bool:

@@ -28,12 +28,8 @@ from typing import Any
 
 from ocistore.descriptor import Descriptor
 from ocistore.digest import Digest
-<<<<<<< HEAD
 from ocistore.errors import LayoutError, ManifestInvalidError, SizeLimitExceededError
-=======
-from ocistore.errors import LayoutError, ManifestInvalidError
 from ocistore.lazyre import LazyPattern
->>>>>>> main
 from ocistore.mediatype import OCI_INDEX
 from ocistore_ocidir.fsutil import atomic_write, open_inside, read_inside
 

@@ -40,11 +40,8 @@ from requests.adapters import HTTPAdapter
 
 from ocistore.errors import RegistryError, StorageError
 from ocistore.settings import HostConfig, Settings
-<<<<<<< HEAD
 from ocistore_reg.bodies import read_limited, stamp
-=======
 from ocistore_reg.gate import HostGate
->>>>>>> main
 from ocistore_reg.options import RegOptions
 from ocistore_reg.retry import RETRY_STATUSES, Backoff, RetryPolicy, parse_retry_after
 from ocistore_reg.translate import Failure, classify, transport_error

@@ -34,11 +34,8 @@ from ocistore.errors import (
     TransportError,
     UnauthorizedError,
 )
-<<<<<<< HEAD
-from ocistore_reg.bodies import close, read_limited
-=======
 from ocistore.lazyre import LazyPattern
->>>>>>> main
+from ocistore_reg.bodies import close, read_limited
 from ocistore_reg.challenge import Scope
 from ocistore_reg.credentials import Credential
 from ocistore_reg.realms import Realm
