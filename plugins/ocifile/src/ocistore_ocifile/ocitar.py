@@ -38,6 +38,7 @@ from ocistore.errors import (
     MissingDigestError,
     MissingTagError,
     OCIStoreError,
+    RepositoryNotFoundError,
     SizeLimitExceededError,
     TagNotFoundError,
 )
@@ -95,6 +96,8 @@ class OCIFile(SchemeBase):
     name = "ocifile"
 
     def __init__(self, settings: Settings | None = None) -> None:
+        if settings is not None:
+            settings.scheme_options(self.name, known=())  # none yet: refuse typos
         self._files = TarFiles(self.name)
         self._parsed: dict[int, tuple[object, Index]] = {}
         self._subjects: dict[str, str | None] = {}
@@ -314,8 +317,8 @@ class OCIFile(SchemeBase):
             index = tf.state
             assert isinstance(index, Index)
             entry = {"mediaType": manifest.media_type, "digest": str(digest), "size": manifest.size}
-            if not child:
-                index.put(entry, ref.tag or None)
+            if not child:  # neither tag nor digest: the default tag, as every scheme does
+                index.put(entry, ref.tag or (None if ref.digest is not None else "latest"))
             if manifest.subject is not None:
                 referrer = manifest.referrer_descriptor().replace(digest=digest).to_dict()
                 index.put(referrer, None)
@@ -346,7 +349,9 @@ class OCIFile(SchemeBase):
         tf = self._files.get(ref)
         with tf.lock:
             index = self._index(tf)
-            tags = index.tags() if index is not None else []
+            if index is None:
+                raise RepositoryNotFoundError(f"{ref}: {tf.path} does not exist")
+            tags = index.tags()
         return paged(tags, limit, last)
 
     @translate_oserrors("tag delete")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import json
-import re
 import ssl
 from collections.abc import Callable
 from typing import NoReturn
@@ -29,6 +28,7 @@ from ocistore.errors import (
     UnauthorizedError,
     UnsupportedError,
 )
+from ocistore.lazyre import LazyPattern
 from ocistore_reg.retry import parse_retry_after
 from ocistore_reg.urls import redact
 
@@ -304,7 +304,7 @@ def _tls_error(
 
 
 # urllib3 starts its messages with the connection's repr: ``HTTPConnectionPool(host=..., ...): ``.
-_CONNECTION_REPR = re.compile(r"^\w*Connection(?:Pool)?\([^)]*\):\s*")
+_CONNECTION_REPR = LazyPattern(r"^\w*Connection(?:Pool)?\([^)]*\):\s*")
 
 
 def short_reason(exc: BaseException) -> str:
