@@ -6,8 +6,9 @@ imports (an HTTP stack, say) cost nothing until then.
 
 The method set mirrors regclient's scheme package: nouns first (``blob_*``, ``manifest_*``,
 ``tag_*``), keyword arguments where Go used option functions. Optional abilities are declared in
-:class:`SchemeInfo` so callers negotiate instead of guessing; :class:`SchemeBase` answers every
-method it is not given with a clear :class:`~ocistore.errors.UnsupportedError`.
+:class:`SchemeInfo` so callers negotiate instead of guessing; :class:`SchemeBase` gives five
+working defaults and answers every other method it is not given with a clear
+:class:`~ocistore.errors.UnsupportedError`.
 """
 
 from __future__ import annotations
@@ -147,7 +148,14 @@ class Scheme(Protocol):
 
 
 class SchemeBase:
-    """Optional base class: every operation not overridden raises ``UnsupportedError``."""
+    """Optional base class for a scheme.
+
+    Five methods work as they are: ``info()`` declares no optional ability, ``ping()`` and
+    ``close()`` do nothing, ``gc_lock()`` and ``batch()`` are null context managers. Every
+    other operation raises ``UnsupportedError`` naming the scheme (:attr:`name`) and the
+    operation until a subclass overrides it. The rules an override keeps are in
+    CONTRIBUTING.md ("Writing a scheme plugin") and in :mod:`ocistore.testing.conformance`.
+    """
 
     #: The scheme's name, used in error messages.
     name: str = "scheme"

@@ -262,7 +262,14 @@ class Transport:
                 ):
                     log.debug("%s %s failed (%s), retrying", method, redact(url), exc)
                     continue
-                raise transport_error(exc, what, url, self.hostname, method=method) from None
+                raise transport_error(
+                    exc,
+                    what,
+                    url,
+                    self.hostname,
+                    method=method,
+                    client_cert=bool(self.config.client_cert),
+                ) from None
             status = response.status_code
             self._warn(response)
             can_resend = source is None or source.replayable
