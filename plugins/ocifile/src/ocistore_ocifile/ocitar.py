@@ -161,11 +161,16 @@ class OCIFile(SchemeBase):
     def _session(self, tf: TarFile) -> Session:
         """The open session (hold ``tf.lock``), started with a copy of the current index."""
         if tf.session is None:
-            index = self._committed(tf)
-            fresh = Index.parse(index.to_bytes(), "index.json") if index else Index.empty()
-            tf.begin(lambda s: s.add_bytes("oci-layout", LAYOUT_FILE))
-            tf.state = fresh
-        return tf.session  # type: ignore[return-value]
+            self._committed(tf)  # refuse a tar that is not a layout before locking anything
+            session = tf.begin(lambda s: s.add_bytes("oci-layout", LAYOUT_FILE))
+            try:  # read again under the lock: another process may have committed meanwhile
+                index = self._committed(tf)
+            except BaseException:
+                tf.abort()
+                raise
+            tf.state = Index.parse(index.to_bytes(), "index.json") if index else Index.empty()
+            return session
+        return tf.session
 
     def _commit(self, tf: TarFile) -> None:
         with tf.lock:
