@@ -79,11 +79,12 @@ class Job:
     """Where a floor script goes."""
 
 
-def command(tool: str, job: Job, skopeo: Skopeo) -> list[str]:
+def command(tool: str, job: Job, skopeo: Skopeo | None) -> list[str]:
     """The command that does ``job`` with ``tool``."""
     if tool == "ocistore":
         return ocistore_cmd(job)
     if tool == "skopeo":
+        assert skopeo is not None
         return skopeo_cmd(job, skopeo)
     if tool in ("oras-py", "python-dxf"):
         return [sys.executable, DRIVER, DRIVER_NAMES[tool], *driver_args(job)]
