@@ -107,7 +107,7 @@ def test_broken_plugin_error_names_entry_point_distribution_and_the_way_out(
     assert "OCISTORE_DISABLE_PLUGINS=broken" in proc.stdout
     ok = run(LIST, installed["broken"], OCISTORE_DISABLE_PLUGINS="broken")
     assert ok.returncode == 0, ok.stderr
-    assert json.loads(ok.stdout) == ["ocidir", "reg"]
+    assert json.loads(ok.stdout) == ["dockertar", "ocidir", "ocifile", "reg"]
 
 
 def test_two_plugins_claiming_one_scheme_name_both(installed: dict[str, Path]) -> None:

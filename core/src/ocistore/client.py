@@ -13,13 +13,11 @@ reference the client wrote to when the client is closed, which ``with Client() a
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, cast
+from typing import IO, TYPE_CHECKING
 
-from ocistore.copy.options import CopyOptions, CopyResult
-from ocistore.copy.progress import ProgressCallback, ProgressEvent
 from ocistore.digest import Digest
 from ocistore.errors import NotFoundError, OCIStoreError, UnsupportedError
 from ocistore.mediatype import INDEX_TYPES
@@ -29,12 +27,31 @@ from ocistore.router import Router
 from ocistore.settings import Settings
 
 if TYPE_CHECKING:
+    import os
+
     from ocistore.blob import BlobReader
+    from ocistore.copy.options import CopyOptions, CopyResult
+    from ocistore.copy.progress import ProgressCallback, ProgressEvent
     from ocistore.descriptor import Descriptor
     from ocistore.manifest import Manifest
     from ocistore.scheme import Scheme, SchemeInfo
+    from ocistore.sync import Shard, SyncConfig, SyncReport, TagResult
 
 __all__ = ["Client", "CopyOptions", "CopyResult", "ProgressCallback", "ProgressEvent"]
+
+
+def __getattr__(name: str) -> object:
+    """The copy types, re-exported here, load with the first copy (not with every command)."""
+    if name in ("CopyOptions", "CopyResult"):
+        from ocistore.copy import options
+
+        return getattr(options, name)
+    if name in ("ProgressCallback", "ProgressEvent"):
+        from ocistore.copy import progress
+
+        return getattr(progress, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 RefLike = str | Ref
 PlatformLike = Platform | str
@@ -168,7 +185,7 @@ class Client:
         scheme, parsed = self._route(ref)
         expected = Digest.parse(digest) if digest is not None else None
         self._wrote(parsed)
-        return scheme.blob_put(parsed, expected, cast("IO[bytes]", reader), length)
+        return scheme.blob_put(parsed, expected, reader, length)
 
     def blob_mount(self, source: RefLike, target: RefLike, digest: Digest | str) -> None:
         """Link a blob from ``source`` into ``target`` (same scheme) without sending it."""
@@ -309,6 +326,7 @@ class Client:
         copy again resumes it.
         """
         from ocistore.copy.engine import copy_image
+        from ocistore.copy.options import CopyOptions
 
         src, tgt = self.parse(source), self.parse(target)
         self._use(src)
@@ -322,6 +340,35 @@ class Client:
             progress=progress,
             concurrency=self.settings.concurrency,
         )
+
+    # -- mirroring ----------------------------------------------------------------------------
+    def sync(
+        self,
+        config: SyncConfig | str | os.PathLike[str],
+        *,
+        check: bool = False,
+        shard: Shard | str | None = None,
+        progress: Callable[[str, TagResult], None] | None = None,
+    ) -> SyncReport:
+        """Mirror every entry of a sync config (a :class:`~ocistore.sync.SyncConfig` or the
+        path of its TOML file); ``check`` only reports what is out of date.
+
+        The run uses this client's settings and plugins, with the config's ``[hosts]`` laid
+        over them, through a client of its own whose per-host request limits every copy of
+        the run shares. Failures of single entries are in the report, not raised; see
+        :class:`ocistore.sync.Sync` for the long-lived form (``sync serve``).
+        """
+        from ocistore.sync.config import SyncConfig as _Config
+        from ocistore.sync.config import load_config
+        from ocistore.sync.engine import Sync
+        from ocistore.sync.shard import Shard as _Shard
+
+        loaded = config if isinstance(config, _Config) else load_config(config)
+        part = _Shard.parse(shard) if isinstance(shard, str) else shard
+        with Sync(
+            loaded, settings=self.settings, router=self.router, shard=part, progress=progress
+        ) as run:
+            return run.run(check=check)
 
     # -- closing ------------------------------------------------------------------------------
     def close(self, ref: RefLike | None = None) -> None:

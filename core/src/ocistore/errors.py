@@ -8,6 +8,7 @@ their boundary, so no caller ever imports a transport library to handle an error
     OCIStoreError
     ├── InvalidReferenceError        text that is not a valid reference for its scheme
     ├── InvalidDigestError           text that is not a valid digest
+    ├── InvalidOptionError           a scheme option or an argument with a value it cannot take
     ├── VerificationError            content did not match what was promised
     │   ├── DigestMismatchError
     │   ├── ShortReadError
@@ -18,7 +19,7 @@ their boundary, so no caller ever imports a transport library to handle an error
     ├── NotFoundError
     │   ├── BlobNotFoundError
     │   ├── ManifestNotFoundError
-    │   ├── TagNotFoundError
+    │   │   └── TagNotFoundError     (a read by a missing tag finds no manifest either)
     │   ├── RepositoryNotFoundError
     │   └── LayoutNotFoundError
     ├── MissingDigestError           an operation needs a digest and the reference has none
@@ -38,7 +39,8 @@ their boundary, so no caller ever imports a transport library to handle an error
     │   ├── SchemeConflictError      two plugins claim one scheme name
     │   └── UnknownSchemeError       no installed plugin handles a prefix
     ├── LoopDetectedError            an index that (indirectly) contains itself
-    └── CopyError                    a copy failed; names the reference and digest
+    ├── CopyError                    a copy failed; names the reference and digest
+    └── ConfigError                  a configuration file is invalid; names the key
 """
 
 from __future__ import annotations
@@ -46,10 +48,12 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "BlobNotFoundError",
+    "ConfigError",
     "CopyError",
     "DigestMismatchError",
     "ForbiddenError",
     "InvalidDigestError",
+    "InvalidOptionError",
     "InvalidReferenceError",
     "LayoutError",
     "LayoutNotFoundError",
@@ -100,6 +104,14 @@ class InvalidDigestError(OCIStoreError, ValueError):
     """A digest string does not follow the image-spec digest grammar."""
 
 
+class InvalidOptionError(OCIStoreError, ValueError):
+    """A scheme option (``Settings.options``) or an argument (``limit=-1``) is not accepted.
+
+    The message names the option and what it accepts; an unknown option is an error rather than
+    ignored, so a typo does not silently leave a default in force.
+    """
+
+
 class VerificationError(OCIStoreError):
     """Content read or written does not match the digest or size it was promised under."""
 
@@ -140,8 +152,12 @@ class ManifestNotFoundError(NotFoundError):
     """A manifest (by tag or digest) is missing."""
 
 
-class TagNotFoundError(NotFoundError):
-    """A tag is missing."""
+class TagNotFoundError(ManifestNotFoundError):
+    """A tag is missing.
+
+    A subclass of :class:`ManifestNotFoundError` because a manifest read by a tag that does not
+    exist has not found its manifest either: callers catch the one, schemes may say the other.
+    """
 
 
 class RepositoryNotFoundError(NotFoundError):
@@ -256,3 +272,15 @@ class CopyError(OCIStoreError):
         super().__init__(message, hint=hint)
         self.ref = ref
         self.digest = digest
+
+
+class ConfigError(OCIStoreError, ValueError):
+    """A configuration file (a sync config) is invalid.
+
+    The message starts with the file and the dotted path of the offending key
+    (``sync.toml: sync[2].tags.newest: ...``); ``key`` carries that path for programs.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key

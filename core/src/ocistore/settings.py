@@ -7,6 +7,7 @@ rest. Scheme-specific switches go in ``Settings.options[scheme_name]``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -49,6 +50,10 @@ class HostConfig:
     #: run at once is bounded by the copy's worker count (``Settings.concurrency`` or
     #: ``CopyOptions.concurrency``), which is shared by all hosts of one copy.
     concurrency: int | None = None
+    #: Requests in flight to this host at once (None: no limit of its own). Every copy made
+    #: through one client shares the limit, so many images mirrored in parallel cannot open a
+    #: connection each per blob; a 429 from the host pauses all of them (``ocistore sync``).
+    max_requests: int | None = None
     #: Above this size blobs are uploaded in chunks (None: monolithic PUT when the size is known).
     blob_max: int | None = None
     #: Chunk size for chunked uploads.
@@ -78,5 +83,18 @@ class Settings:
     def with_host(self, config: HostConfig) -> Settings:
         return replace(self, hosts={**self.hosts, config.hostname: config})
 
-    def scheme_options(self, scheme: str) -> dict[str, Any]:
-        return dict(self.options.get(scheme, {}))
+    def scheme_options(self, scheme: str, *, known: Iterable[str] | None = None) -> dict[str, Any]:
+        """The options given for ``scheme``; with ``known``, any other key is an
+        :class:`~ocistore.errors.InvalidOptionError` (a typo must not leave a default in force)."""
+        given = dict(self.options.get(scheme, {}))
+        if known is not None:
+            allowed = set(known)
+            unknown = sorted(set(given) - allowed)
+            if unknown:
+                from ocistore.errors import InvalidOptionError
+
+                raise InvalidOptionError(
+                    f"unknown {scheme} option(s): {', '.join(unknown)} "
+                    f"(known: {', '.join(sorted(allowed)) or 'none'})"
+                )
+        return given

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ocistore.digest import Digest
 from ocistore.ref import Ref
 
 NewLayout = Callable[[], Ref]
@@ -86,3 +88,17 @@ def verify_layout(path: Path) -> list[str]:
         for e in index["manifests"]
         if "annotations" in e
     )
+
+
+class LayoutTamper:
+    """The conformance kit's ``tamper``: rewrites ``blobs/<alg>/<hex>`` in place, as disk rot or
+    a careless editor would (manifests are blobs in a layout)."""
+
+    def blob(self, ref: Ref, digest: Digest, data: bytes) -> None:
+        path = Path(ref.path) / "blobs" / digest.algorithm / digest.encoded
+        assert len(data) == path.stat().st_size
+        os.chmod(path, 0o644)
+        path.write_bytes(data)
+
+    def manifest(self, ref: Ref, digest: Digest, raw: bytes) -> None:
+        self.blob(ref, digest, raw)

@@ -187,6 +187,17 @@ def tag_delete(p: argparse.ArgumentParser) -> None:
     p.add_argument("ref", metavar="REF", help="reference with the tag to remove")
 
 
+def scheme_new(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", help="the scheme's name and reference prefix")
+    p.add_argument(
+        "-C",
+        "--directory",
+        default=".",
+        metavar="DIR",
+        help="where to create ocistore-NAME/ (default: the current directory)",
+    )
+
+
 def repo_ls(p: argparse.ArgumentParser) -> None:
     p.add_argument("registry", metavar="REGISTRY", help="HOST[:PORT] (or a prefixed location)")
     p.add_argument("--limit", type=positive_int, metavar="N", help="ask for at most N names")
@@ -269,4 +280,89 @@ def index_delete(p: argparse.ArgumentParser) -> None:
         metavar="DIGEST",
         type=_digest,
         help="remove the entry with this digest (repeatable)",
+    )
+
+
+# -- sync, repo copy -----------------------------------------------------------------------------
+def _pattern(text: str) -> str:
+    """argparse ``type=``: a regular expression, kept as text (checked here, used later)."""
+    return _regex(text).pattern
+
+
+def _shard_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="do only part K of N (1 <= K <= N): N runs together do everything once",
+    )
+
+
+def sync_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", metavar="CONFIG", help="the sync config (TOML; see docs/sync.md)")
+    _shard_option(p)
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress lines, even on a terminal"
+    )
+
+
+def repo_copy(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="SRC_REPO", help="repository to copy every tag of")
+    p.add_argument("target", metavar="DST_REPO", help="repository to copy them to")
+    p.add_argument(
+        "--include",
+        type=_pattern,
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="copy tags matching REGEX (anchored; repeatable; any may match)",
+    )
+    p.add_argument(
+        "--exclude",
+        type=_pattern,
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="skip tags matching REGEX (anchored; repeatable)",
+    )
+    p.add_argument("--semver", metavar="RANGE", help="only version tags in RANGE ('>=1.2,<2')")
+    p.add_argument(
+        "--newest", type=positive_int, metavar="N", help="only the N highest version tags"
+    )
+    p.add_argument("--referrers", action="store_true", help="also copy referrers, recursively")
+    p.add_argument(
+        "--digest-tags", action="store_true", help="also copy <alg>-<hex>[.*] tags (cosign)"
+    )
+    p.add_argument(
+        "--fast", action="store_true", help="skip a tag whose target has the same digest"
+    )
+    p.add_argument("--force-recursive", action="store_true", help="check every child of every tag")
+    p.add_argument("--include-external", action="store_true", help="copy layers with external urls")
+    p.add_argument(
+        "--backup",
+        metavar="TEMPLATE",
+        help="before overwriting a target tag, tag its old content so ('{tag}-old-{date}')",
+    )
+    p.add_argument(
+        "--parallel",
+        type=positive_int,
+        default=4,
+        metavar="N",
+        help="tags copied at once (default 4)",
+    )
+    p.add_argument(
+        "--host-requests",
+        type=positive_int,
+        metavar="N",
+        help="requests in flight per registry host, shared by all copies (default 8)",
+    )
+    p.add_argument(
+        "--attempts",
+        type=positive_int,
+        default=3,
+        metavar="N",
+        help="tries per blob or manifest on transient errors (default 3)",
+    )
+    _shard_option(p)
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress lines, even on a terminal"
     )

@@ -215,7 +215,7 @@ COMMANDS: tuple[Group | Command, ...] = (
     ),
     Group(
         "repo",
-        "list repositories of a registry",
+        "list repositories, copy every tag of one",
         (
             Command(
                 "ls",
@@ -223,6 +223,46 @@ COMMANDS: tuple[Group | Command, ...] = (
                 "tag:cmd_repo_ls",
                 arguments.repo_ls,
                 aliases=("list",),
+            ),
+            Command(
+                "copy",
+                "copy every tag of a repository (filtered), skipping what is identical",
+                "sync:cmd_repo_copy",
+                arguments.repo_copy,
+                epilog="examples:\n"
+                "  ocistore repo copy 127.0.0.1:5000/app 127.0.0.1:5001/mirror/app\n"
+                "  ocistore repo copy --include 'v1\\..*' --newest 3 127.0.0.1:5000/app ocidir://out\n",
+                aliases=("cp",),
+            ),
+        ),
+    ),
+    Group(
+        "sync",
+        "mirror many images and repositories from one config",
+        (
+            Command(
+                "run",
+                "bring every target of the config up to date",
+                "sync:cmd_run",
+                arguments.sync_config,
+                description="Copy what the config lists (TOML; see docs/sync.md). Tags already "
+                "identical cost one HEAD each; tags deleted upstream are left alone. Exit 1 "
+                "when an entry failed (the summary says which).",
+                epilog="examples:\n"
+                "  ocistore sync run mirror.toml\n"
+                "  ocistore sync run --shard 2/3 --format json mirror.toml\n",
+            ),
+            Command(
+                "check",
+                "report what is out of date (changes nothing; exit 1 if anything is)",
+                "sync:cmd_check",
+                arguments.sync_config,
+            ),
+            Command(
+                "serve",
+                "run each entry on its interval until SIGTERM or SIGINT",
+                "sync:cmd_serve",
+                arguments.sync_config,
             ),
         ),
     ),
@@ -294,6 +334,14 @@ COMMANDS: tuple[Group | Command, ...] = (
                 "list installed schemes: plugin, distribution, version and capabilities",
                 "info:cmd_scheme_list",
                 aliases=("ls",),
+            ),
+            Command(
+                "new",
+                "write a pip-installable scheme plugin skeleton that passes the kit's first checks",
+                "scaffold:cmd_scheme_new",
+                arguments.scheme_new,
+                epilog="example:\n  ocistore scheme new sqlite\n"
+                "  pip install -e 'ocistore-sqlite[test]'\n",
             ),
         ),
     ),

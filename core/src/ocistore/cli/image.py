@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from ocistore.cli.output import human_size, table
 
@@ -201,55 +201,63 @@ def _image_text(base: dict[str, Any], manifest: Manifest, config: dict[str, Any]
     return "\n".join(lines)
 
 
-# -- export, import -----------------------------------------------------------------------------
+# -- export, import: thin verbs over image copy to and from the tar schemes --------------------
 @contextlib.contextmanager
-def _output_file(path: str, ctx: Context) -> Iterator[IO[bytes]]:
-    """Stdout for ``-``; otherwise a temporary file renamed into place only on success."""
-    if path == "-":
-        yield ctx.out.binary()
-        return
+def _tar_target(path: str) -> Iterator[Path]:
+    """Where ``image export`` writes: a tar in a private temporary directory beside ``path``
+    (or in the system temporary directory for stdout), moved over ``path`` only on success,
+    so that a failed export leaves neither a partial file nor a changed old one."""
+    import shutil
     import tempfile
 
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    parent = None if path == "-" else (target.parent or Path("."))
+    if parent is not None and not parent.is_dir():
+        raise FileNotFoundError(2, "No such directory", str(parent))
+    prefix = f".{target.name}." if parent is not None else "ocistore-export."
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent))
     try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        yield tmp / "image.tar"
+        if parent is not None:
+            os.replace(tmp / "image.tar", target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def cmd_export(ctx: Context) -> None:
-    from ocistore.archive import export_oci
+    """``image copy REF ocifile://FILE:NAME``, with FILE replaced whole (or sent to stdout)."""
+    import shutil
+
+    from ocistore.copy import CopyOptions
+    from ocistore.ref import Ref
 
     a = ctx.args
     client, (ref,) = ctx.open(a.ref)
-    if a.file != "-" and not Path(a.file).parent.is_dir():
-        raise FileNotFoundError(2, "No such directory", str(Path(a.file).parent))
-    with _output_file(a.file, ctx) as out:
-        result = export_oci(
-            client,
-            ref,
-            out,
-            platform=ctx.platform(),
-            tag=a.name,
-            include_external=a.include_external,
+    source = ref
+    platform = ctx.platform()
+    if platform is not None:  # the platform's image itself, not an index filtered down to it
+        source = ref.with_digest(client.manifest_get(ref, platform=platform).digest)
+    with _tar_target(a.file) as path:
+        target = Ref("ocifile", path=str(path), tag=a.name or ref.tag)
+        result = client.image_copy(
+            source, target, options=CopyOptions(include_external=a.include_external)
         )
+        client.close(target)
+        if a.file == "-":
+            with open(path, "rb") as f:
+                shutil.copyfileobj(f, ctx.out.binary(), 1024 * 1024)
     data = {
         "reference": str(ref),
         "file": a.file,
         "digest": str(result.digest),
         "mediaType": result.media_type,
-        "manifests": result.manifests,
-        "blobs": result.blobs,
-        "bytes": result.bytes,
+        "manifests": result.manifests_pushed,
+        "blobs": result.blobs_copied,
+        "bytes": result.bytes_copied,
     }
     text = (
-        f"exported {ref} ({result.digest}) to {a.file}: {result.manifests} manifests, "
-        f"{result.blobs} blobs, {human_size(result.bytes)}"
+        f"exported {ref} ({result.digest}) to {a.file}: {result.manifests_pushed} manifests, "
+        f"{result.blobs_copied} blobs, {human_size(result.bytes_copied)}"
     )
     if a.file == "-":
         ctx.out.note(text)  # stdout carries the tar
@@ -257,28 +265,82 @@ def cmd_export(ctx: Context) -> None:
         ctx.out.data(data, text)
 
 
-def cmd_import(ctx: Context) -> None:
-    from ocistore.archive import import_archive
+@contextlib.contextmanager
+def _tar_source(path: str, ctx: Context) -> Iterator[Path]:
+    """The tar to import: the file itself, or stdin spooled to a temporary file (the tar
+    schemes seek to each member, which a pipe cannot do)."""
+    if path != "-":
+        if not Path(path).is_file():
+            raise FileNotFoundError(2, "No such file", path)
+        yield Path(path)
+        return
+    import shutil
+    import tempfile
 
+    stdin = ctx.stdin("image import")
+    with tempfile.TemporaryDirectory(prefix="ocistore-import.") as tmp:
+        spooled = Path(tmp) / "stdin.tar"
+        with open(spooled, "wb") as f:
+            shutil.copyfileobj(stdin, f, 1024 * 1024)
+        yield spooled
+
+
+def _archive_source(client: Client, path: Path, name: str | None, tag: str) -> tuple[Ref, str]:
+    """The reference to copy from, and the format: ``ocifile://`` for an OCI layout tar (also
+    a docker-save tar that has one, which keeps its digests), else ``dockertar://``."""
+    import dataclasses
+
+    from ocistore.digest import Digest
+    from ocistore.errors import InvalidDigestError, LayoutError
+    from ocistore.ref import Ref
+
+    found: tuple[Ref, str] | None = None
+    for scheme, kind in (("ocifile", "oci"), ("dockertar", "docker")):
+        ref = Ref(scheme, path=str(path))
+        try:
+            client.ping(ref)
+        except LayoutError:
+            continue
+        found = ref, kind
+        break
+    if found is None:
+        raise LayoutError(
+            f"{path} is neither an OCI layout tar (oci-layout and index.json) nor a "
+            "docker-save tar (manifest.json)"
+        )
+    ref, kind = found
+    if name:
+        try:
+            return ref.with_digest(Digest.parse(name)), kind
+        except InvalidDigestError:  # a tag, or a full name (example.com/app:1.0) as the tar has it
+            return dataclasses.replace(ref, tag=name), kind
+    if tag and tag in client.tag_list(ref):
+        return ref.with_tag(tag), kind  # the target's tag picks the image of the same name
+    return ref, kind
+
+
+def cmd_import(ctx: Context) -> None:
+    """``image copy`` from ``ocifile://FILE`` or ``dockertar://FILE`` (``--name`` selects)."""
     a = ctx.args
     client, (ref,) = ctx.open(a.ref)
-    source: str | IO[bytes] = ctx.stdin("image import") if a.file == "-" else a.file
-    result = import_archive(client, ref, source, name=a.name)
+    with _tar_source(a.file, ctx) as path:
+        source, kind = _archive_source(client, path, a.name, ref.tag)
+        result = client.image_copy(source, ref)
     data = {
         "reference": str(ref),
         "file": a.file,
-        "format": result.format,
+        "format": kind,
         "digest": str(result.digest),
         "mediaType": result.media_type,
-        "manifests": result.manifests,
-        "blobsPushed": result.blobs_pushed,
+        "manifests": result.manifests_pushed,
+        "blobsPushed": result.blobs_copied,
         "blobsSkipped": result.blobs_skipped,
-        "bytes": result.bytes,
+        "bytes": result.bytes_copied,
     }
-    kind = "docker-save" if result.format == "docker" else "OCI layout"
+    label = "docker-save" if kind == "docker" else "OCI layout"
     ctx.out.data(
         data,
-        f"imported {kind} archive {a.file} to {ref}\ndigest: {result.digest}\n"
-        f"{result.blobs_pushed} blobs pushed ({human_size(result.bytes)}), "
+        f"imported {label} archive {a.file} to {ref}\ndigest: {result.digest}\n"
+        f"{result.blobs_copied} blobs pushed ({human_size(result.bytes_copied)}), "
         f"{result.blobs_skipped} already present",
     )

@@ -21,23 +21,22 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ocistore.descriptor import Descriptor
 from ocistore.digest import Digest
 from ocistore.errors import LayoutError, ManifestInvalidError
+from ocistore.lazyre import LazyPattern
 from ocistore.mediatype import OCI_INDEX
 from ocistore_ocidir.fsutil import atomic_write
 
 __all__ = ["REF_NAME", "Index", "IndexFile", "IndexStats", "Snapshot", "tag_of_name"]
 
 REF_NAME = "org.opencontainers.image.ref.name"
-_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+_TAG = LazyPattern(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
 
 Entry = dict[str, Any]
 
@@ -287,19 +286,27 @@ class IndexStats:
 RACY_NS = 3_000_000_000
 
 
-@dataclass(frozen=True)
+# Plain classes (treat as immutable), not dataclasses: this module is on every layout
+# command's start-up path, and nothing compares or copies these.
 class Snapshot:
     """One version of index.json: its bytes (``None``: no file) and their shared parse."""
 
-    raw: bytes | None
-    index: Index
+    __slots__ = ("index", "raw")
+
+    def __init__(self, raw: bytes | None, index: Index) -> None:
+        self.raw = raw
+        self.index = index
 
 
-@dataclass(frozen=True)
 class _Cached:
-    signature: tuple[int, int, int, int]
-    settled: bool  # old enough, when read, for the signature to identify it
-    snapshot: Snapshot
+    __slots__ = ("settled", "signature", "snapshot")
+
+    def __init__(
+        self, signature: tuple[int, int, int, int], settled: bool, snapshot: Snapshot
+    ) -> None:
+        self.signature = signature
+        self.settled = settled  # old enough, when read, for the signature to identify it
+        self.snapshot = snapshot
 
 
 class IndexFile:

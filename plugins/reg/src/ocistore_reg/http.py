@@ -14,6 +14,8 @@ protocol code can judge, and takes care of everything that is the same for every
 * retries: connection failures and 408/429/5xx, with jittered exponential backoff bounded in
   attempts and time, ``Retry-After`` honoured (how these multiply with the copy engine's own
   retries, and the ``Settings.options["reg"]`` keys: ``plugins/reg/README.md``);
+* the host's gate (:mod:`~ocistore_reg.gate`): at most ``HostConfig.max_requests`` requests in
+  flight, and a 429 pauses every request to the host, not just the one that got it;
 * failures: reported by phase (:func:`~ocistore_reg.translate.classify`): "cannot connect to
   <host>", a failed TLS handshake, "connection lost during <METHOD> <url>", or a read timeout;
   a TLS failure is never retried, a request that got no connection always may be;
@@ -31,7 +33,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 import requests
@@ -40,6 +41,7 @@ from requests.adapters import HTTPAdapter
 
 from ocistore.errors import RegistryError, StorageError, TransportError
 from ocistore.settings import HostConfig, Settings
+from ocistore_reg.gate import HostGate
 from ocistore_reg.options import RegOptions
 from ocistore_reg.retry import RETRY_STATUSES, Backoff, RetryPolicy, parse_retry_after
 from ocistore_reg.translate import Failure, classify, short_reason, transport_error
@@ -83,10 +85,13 @@ class BodySource(Protocol):
         """A fresh body: bytes, or a file-like object with ``__len__`` for Content-Length."""
 
 
-@dataclass(frozen=True)
 class _Bytes:
-    data: bytes
-    replayable: bool = True
+    # not a dataclass: this module is on every registry command's start-up path
+    __slots__ = ("data", "replayable")
+
+    def __init__(self, data: bytes, replayable: bool = True) -> None:
+        self.data = data
+        self.replayable = replayable
 
     def open(self) -> bytes:
         return self.data
@@ -168,6 +173,7 @@ class Transport:
         self._auth: Auth | None = None
         self._lock = threading.Lock()
         self._warned: set[str] = set()
+        self.gate = HostGate(config.max_requests)
         size = max(1, config.concurrency or settings.concurrency)
         session = requests.Session()
         session.trust_env = False
@@ -220,8 +226,10 @@ class Transport:
         challenges = 0
         while True:
             backoff.next_attempt()
+            self.gate.wait(self.sleep)
             try:
-                response = self._send(method, url, scopes, headers, source)
+                with self.gate.slot():
+                    response = self._send(method, url, scopes, headers, source)
             except requests.RequestException as exc:
                 can_resend = source is None or source.replayable
                 failure = classify(exc)
@@ -235,7 +243,14 @@ class Transport:
                 ):
                     log.debug("%s %s failed (%s), retrying", method, redact(url), exc)
                     continue
-                raise transport_error(exc, what, url, self.hostname, method=method) from None
+                raise transport_error(
+                    exc,
+                    what,
+                    url,
+                    self.hostname,
+                    method=method,
+                    client_cert=bool(self.config.client_cert),
+                ) from None
             status = response.status_code
             self._warn(response)
             can_resend = source is None or source.replayable
@@ -246,12 +261,13 @@ class Transport:
                     response.close()
                     continue
                 return response
-            if status in RETRY_STATUSES and retry and can_resend:
-                delay = parse_retry_after(response.headers.get("Retry-After"))
-                if backoff.wait(delay):
-                    log.debug("%s %s -> %d, retrying", method, redact(url), status)
-                    response.close()
-                    continue
+            delay = parse_retry_after(response.headers.get("Retry-After"))
+            if status == 429:  # the whole host is saying it: every request waits
+                self.gate.pause(delay if delay is not None else self.policy.delay)
+            if status in RETRY_STATUSES and retry and can_resend and backoff.wait(delay):
+                log.debug("%s %s -> %d, retrying", method, redact(url), status)
+                response.close()
+                continue
             return response
 
     def _answer(self, response: requests.Response, scopes: Sequence[str]) -> bool:

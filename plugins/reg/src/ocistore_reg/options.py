@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ocistore.errors import OCIStoreError
+from ocistore.errors import InvalidOptionError
 from ocistore.settings import Settings
 
 __all__ = ["RegOptions"]
@@ -45,15 +45,15 @@ class RegOptions:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(given) - known)
         if unknown:
-            raise OCIStoreError(
+            raise InvalidOptionError(
                 f"unknown reg option(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
             )
         values: dict[str, Any] = {}
         for name, value in given.items():
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-                raise OCIStoreError(f"reg option {name}: expected a non-negative number")
+                raise InvalidOptionError(f"reg option {name}: expected a non-negative number")
             values[name] = int(value) if name == "retries" else float(value)
         opts = cls(**values)
         if opts.retries < 1:
-            raise OCIStoreError("reg option retries: at least 1 (the first attempt)")
+            raise InvalidOptionError("reg option retries: at least 1 (the first attempt)")
         return opts

@@ -6,7 +6,12 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ocistore.errors import OCIStoreError, RegistryError, SizeLimitExceededError
+from ocistore.errors import (
+    InvalidOptionError,
+    OCIStoreError,
+    RegistryError,
+    SizeLimitExceededError,
+)
 from ocistore_reg.http import Transport, read_limited
 from ocistore_reg.translate import raise_for
 from ocistore_reg.urls import add_query, next_link
@@ -53,6 +58,8 @@ def collect_names(
     and sorted byte-wise like Go's ``sort.Strings``, those not after ``last`` dropped, and the
     list cut at ``limit``. Paging stops once ``limit`` names are in hand.
     """
+    if limit is not None and limit < 0:
+        raise InvalidOptionError(f"{what}: limit must be 0 or more, not {limit}")
     if limit == 0:
         return []
     params: dict[str, str | int] = {}

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from ocistore.errors import (
     TransportError,
     UnauthorizedError,
 )
+from ocistore.lazyre import LazyPattern
 from ocistore_reg.challenge import Scope
 from ocistore_reg.credentials import Credential
 from ocistore_reg.realms import Realm
@@ -266,7 +266,7 @@ def _first_text(body: dict[str, Any], *names: str) -> str | None:
     return None
 
 
-_FRACTION = re.compile(r"(\.\d{6})\d+")
+_FRACTION = LazyPattern(r"(\.\d{6})\d+")
 
 
 def _lifetime(body: dict[str, Any]) -> float:
