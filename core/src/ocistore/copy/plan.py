@@ -21,7 +21,7 @@ from ocistore.copy.progress import Emitter
 from ocistore.copy.retry import Retrier
 from ocistore.copy.schedule import Scheduler, Task
 from ocistore.copy.sparse import PlatformFilter
-from ocistore.errors import DigestMismatchError, ManifestError, NotFoundError
+from ocistore.errors import DigestMismatchError, ManifestError, NotFoundError, OCIStoreError
 from ocistore.mediatype import (
     DOCKER_SCHEMA1,
     DOCKER_SCHEMA1_SIGNED,
@@ -38,7 +38,12 @@ if TYPE_CHECKING:
     from ocistore.ref import Ref
     from ocistore.scheme import Scheme
 
-__all__ = ["Job", "Node", "Planner"]
+__all__ = ["MAX_INDEX_DEPTH", "Job", "Node", "Planner"]
+
+#: How deep indexes of indexes are followed (as for the client's platform resolution). Real
+#: images use one or two levels; a hostile source could nest thousands, which would otherwise
+#: exhaust the stack when the graph is finalised.
+MAX_INDEX_DEPTH = 16
 
 _MANIFESTS = MANIFEST_TYPES | {DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED}
 
@@ -107,6 +112,7 @@ class Node:
     __slots__ = (
         "blobs",
         "children",
+        "depth",
         "digest",
         "filtered",
         "final",
@@ -153,6 +159,8 @@ class Node:
         self.referrer = False
         #: What is pushed: the manifest itself, or its sparse rewrite.
         self.final: Manifest | None = None
+        #: Index levels above this node on the path that found it (the top is 0).
+        self.depth = 0
 
     @property
     def child_only(self) -> bool:
@@ -293,6 +301,13 @@ class Planner:
                 continue
             node.kept.append(i)
             child, fresh = self._link(entry)
+            if fresh:
+                child.depth = node.depth + 1
+                if child.depth > MAX_INDEX_DEPTH:
+                    raise OCIStoreError(
+                        f"index {node.digest} in {self.job.src_repo}: indexes nested more than "
+                        f"{MAX_INDEX_DEPTH} deep (real images use one or two levels)"
+                    )
             if node.digest not in child.parents:
                 child.parents.append(node.digest)
             if entry.digest not in node.children:

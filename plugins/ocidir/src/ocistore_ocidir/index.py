@@ -28,12 +28,24 @@ from typing import Any
 
 from ocistore.descriptor import Descriptor
 from ocistore.digest import Digest
-from ocistore.errors import LayoutError, ManifestInvalidError
+from ocistore.errors import LayoutError, ManifestInvalidError, SizeLimitExceededError
 from ocistore.lazyre import LazyPattern
 from ocistore.mediatype import OCI_INDEX
-from ocistore_ocidir.fsutil import atomic_write
+from ocistore_ocidir.fsutil import atomic_write, open_inside, read_inside
 
-__all__ = ["REF_NAME", "Index", "IndexFile", "IndexStats", "Snapshot", "tag_of_name"]
+__all__ = [
+    "MAX_INDEX_SIZE",
+    "REF_NAME",
+    "Index",
+    "IndexFile",
+    "IndexStats",
+    "Snapshot",
+    "tag_of_name",
+]
+
+#: The largest index.json read into memory: about a million tags. A bigger one (or a link to
+#: ``/dev/zero``) is refused before it is read, so a hostile layout cannot exhaust memory.
+MAX_INDEX_SIZE = 256 * 1024 * 1024
 
 REF_NAME = "org.opencontainers.image.ref.name"
 _TAG = LazyPattern(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
@@ -117,7 +129,7 @@ class Index:
         """Parse ``raw``; anything that is not an index object is a ``LayoutError`` naming it."""
         try:
             doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
             raise LayoutError(f"{where} is not valid JSON: {e}") from None
         if not isinstance(doc, dict):
             raise LayoutError(f"{where} is not a JSON object")
@@ -327,7 +339,7 @@ class IndexFile:
     def read_raw(self) -> bytes | None:
         """The current bytes, or ``None`` if there is no index.json yet."""
         try:
-            return self.path.read_bytes()
+            return read_inside(self.path, MAX_INDEX_SIZE, self.where)
         except FileNotFoundError:
             return None
 
@@ -345,7 +357,7 @@ class IndexFile:
         callers can tell "unchanged" by identity.
         """
         try:
-            fh = self.path.open("rb")
+            fh = open_inside(self.path, self.where)
         except FileNotFoundError:
             return Snapshot(None, Index.empty())
         with fh:
@@ -355,7 +367,13 @@ class IndexFile:
             cached = self._cache
             if cached is not None and cached.settled and cached.signature == signature:
                 return cached.snapshot
-            raw = fh.read()
+            if st.st_size > MAX_INDEX_SIZE:
+                raise SizeLimitExceededError(
+                    f"{self.where} is {st.st_size} bytes, over the {MAX_INDEX_SIZE} byte limit"
+                )
+            raw = fh.read(MAX_INDEX_SIZE + 1)
+            if len(raw) > MAX_INDEX_SIZE:
+                raise SizeLimitExceededError(f"{self.where} grew past {MAX_INDEX_SIZE} bytes")
         if cached is not None and cached.snapshot.raw == raw:
             snapshot = cached.snapshot
         else:

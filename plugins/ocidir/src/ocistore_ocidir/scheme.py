@@ -87,9 +87,14 @@ class OCIDir(SchemeBase):
 
     def info(self) -> SchemeInfo:
         """Capabilities. ``blob_mount`` hard-links between layouts (a verified copy where links
-        are impossible); referrers come from the fallback tag plus an index.json scan."""
+        are impossible); referrers come from the fallback tag plus an index.json scan.
+
+        Not push-first, although a layout would accept a parent before its children: a copy's
+        tag must move only once everything it names is stored, or a copy that fails (or is
+        killed) halfway leaves the tag pointing at an image with missing blobs.
+        """
         return SchemeInfo(
-            manifest_push_first=True,
+            manifest_push_first=False,
             blob_mount=True,
             referrers_api=True,
             tag_delete=True,

@@ -128,6 +128,6 @@ def _run_helper(program: str, action: str, data: str, env: Mapping[str, str]) ->
         )
     try:
         return json.loads(stdout)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         # Do not quote the output: it may well contain the secret.
         raise AuthError(f"credential helper {name} {action} printed invalid JSON") from None

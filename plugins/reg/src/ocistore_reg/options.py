@@ -26,6 +26,11 @@ class RegOptions:
       between half and all of it; a ``Retry-After`` answer replaces the computed delay.
     * ``retry_total``: seconds after which no new attempt starts, whatever ``Retry-After`` says.
     * ``connect_timeout`` / ``read_timeout``: per socket operation, in seconds.
+    * ``body_timeout``: seconds to read a whole small answer (a manifest, a page of tags, a
+      token, an error), however the server spaces its bytes.
+    * ``low_speed_limit`` / ``low_speed_time``: a blob download that brings fewer than
+      ``low_speed_limit`` bytes a second for ``low_speed_time`` seconds is abandoned (curl's
+      ``--speed-limit``/``--speed-time``); 0 switches the check off.
     * ``referrers_cache_ttl``: seconds a repository's referrers-API support is remembered.
 
     How these retries multiply with the copy engine's: ``plugins/reg/README.md``.
@@ -37,6 +42,9 @@ class RegOptions:
     retry_total: float = 120.0
     connect_timeout: float = 15.0
     read_timeout: float = 120.0
+    body_timeout: float = 300.0
+    low_speed_limit: float = 1024.0
+    low_speed_time: float = 60.0
     referrers_cache_ttl: float = 300.0
 
     @classmethod

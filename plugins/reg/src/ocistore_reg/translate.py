@@ -29,6 +29,7 @@ from ocistore.errors import (
     UnsupportedError,
 )
 from ocistore.lazyre import LazyPattern
+from ocistore_reg.bodies import read_upto
 from ocistore_reg.retry import parse_retry_after
 from ocistore_reg.urls import redact
 
@@ -76,7 +77,7 @@ def read_error_body(response: requests.Response) -> ErrorBody:
     if response.request is not None and response.request.method == "HEAD":
         return ErrorBody((), "")
     try:
-        raw = response.raw.read(ERROR_BODY_LIMIT + 1, decode_content=True) or b""
+        raw = read_upto(response, ERROR_BODY_LIMIT + 1, decode=True)
     except Exception:  # a broken error body must not hide the status
         raw = b""
     finally:
@@ -87,7 +88,7 @@ def read_error_body(response: requests.Response) -> ErrorBody:
     parts: list[str] = []
     try:
         doc = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         doc = None
     errors = doc.get("errors") if isinstance(doc, dict) else None
     if isinstance(errors, list):
