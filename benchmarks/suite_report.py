@@ -19,7 +19,7 @@ RATIO_TARGETS = {
     for peer, limit in (("skopeo", 0.7), ("oras-py", 0.5), ("python-dxf", 0.5), ("curl", 1.6))
 }
 RSS_LIMIT_MIB = 64
-RSS_SPREAD = 0.10  # 1 GiB copy's peak RSS within 10 % of the 200 MB copy's
+RSS_SPREAD = 0.10  # 1 GiB copy's peak RSS within +-10 % of the 200 MB copy's
 PER_TAG_GROWTH = 2.0  # per-tag cost at 10,000 tags at most twice that at 1,000
 
 
@@ -87,7 +87,7 @@ def checks(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _check(name: str, value: float, limit: float, unit: str, pct: bool = False) -> dict[str, Any]:
     return {"target": name, "value": value, "limit": limit, "unit": "%" if pct else unit.strip(),
-            "ok": value <= limit}  # fmt: skip
+            "ok": (abs(value) if pct else value) <= limit}  # fmt: skip
 
 
 def table(
@@ -125,5 +125,7 @@ def table(
     for c in found:
         value = f"{c['value'] * 100:+.1f} %" if c["unit"] == "%" else f"{c['value']:.2f}{c['unit']}"
         limit = f"{c['limit'] * 100:.0f} %" if c["unit"] == "%" else f"{c['limit']:g}{c['unit']}"
-        out.append(f"  {'ok  ' if c['ok'] else 'MISS'} {c['target']:52} {value:>10} (<= {limit})")
+        out.append(
+            f"  {'ok  ' if c['ok'] else 'MISS'} {c['target']:52} {value:>10} ({'within +-' if c['unit'] == '%' else '<= '}{limit})"
+        )
     return out
