@@ -289,3 +289,20 @@ def test_platform_dict_round_trip() -> None:
     }
     assert Platform.from_dict(obj).to_dict() == obj
     assert Platform.host().os
+
+
+@pytest.mark.parametrize("field", ["layers", "manifests", "annotations"])
+@pytest.mark.parametrize(
+    "media_type",
+    ["application/vnd.docker.distribution.manifest.v1+json", "application/x-unknown"],
+)
+def test_a_list_field_of_another_type_is_an_invalid_manifest_not_a_type_error(
+    field: str, media_type: str
+) -> None:
+    """Bodies of types that are not schema-validated may hold anything (found by hypothesis)."""
+    raw = json.dumps({"schemaVersion": 1, field: 5, "fsLayers": []}).encode()
+    manifest = Manifest.from_bytes(raw, media_type=media_type)
+    with pytest.raises(
+        ManifestInvalidError, match=rf"^{field}: expected an? (list|object), got int"
+    ):
+        _ = getattr(manifest, field)

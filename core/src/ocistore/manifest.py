@@ -182,17 +182,21 @@ class Manifest:
 
     @cached_property
     def layers(self) -> tuple[Descriptor, ...]:
-        return tuple(
-            Descriptor.from_dict(d, where=f"layers[{i}]")
-            for i, d in enumerate(self.data.get("layers") or ())
-        )
+        return self._descriptors("layers")
 
     @cached_property
     def manifests(self) -> tuple[Descriptor, ...]:
-        return tuple(
-            Descriptor.from_dict(d, where=f"manifests[{i}]")
-            for i, d in enumerate(self.data.get("manifests") or ())
-        )
+        return self._descriptors("manifests")
+
+    def _descriptors(self, field: str) -> tuple[Descriptor, ...]:
+        """The descriptors of a list field; a field of another type is an invalid manifest
+        (an unvalidated body may hold anything there)."""
+        items = self.data.get(field)
+        if items is None:
+            return ()
+        if not isinstance(items, list):
+            raise ManifestInvalidError(f"{field}: expected a list, got {type(items).__name__}")
+        return tuple(Descriptor.from_dict(d, where=f"{field}[{i}]") for i, d in enumerate(items))
 
     @cached_property
     def subject(self) -> Descriptor | None:
@@ -201,7 +205,12 @@ class Manifest:
 
     @property
     def annotations(self) -> dict[str, str]:
-        return dict(self.data.get("annotations") or {})
+        found = self.data.get("annotations") or {}
+        if not isinstance(found, dict):
+            raise ManifestInvalidError(
+                f"annotations: expected an object, got {type(found).__name__}"
+            )
+        return dict(found)
 
     @property
     def artifact_type(self) -> str:
