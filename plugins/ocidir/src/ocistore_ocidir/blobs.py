@@ -121,6 +121,7 @@ class BlobStore:
         if size is None:
             size = os.fstat(fh.fileno()).st_size
         # Local bytes (``remote`` False): a mismatch is final, and the message names the file.
+        path = self.layout.blob_path(digest)
         name = f"blob {digest} in OCI layout {self.layout} (file {self.layout.relative(path)})"
         return BlobReader(fh, digest=digest, size=size, name=name)
 
