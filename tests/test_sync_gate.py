@@ -56,16 +56,18 @@ class _Handler(BaseHTTPRequestHandler):
             s.arrivals.append((time.monotonic(), self.path))
         try:
             time.sleep(s.delay)
-            if first and s.throttle_first is not None:
-                self.send_response(429)
-                self.send_header("Retry-After", str(int(s.throttle_first)))
-            else:
-                self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
         finally:
+            # Leave the count before answering: once the answer is out, the client may send its
+            # next request before this thread runs again, and would be counted twice.
             with s.lock:
                 s.active -= 1
+        if first and s.throttle_first is not None:
+            self.send_response(429)
+            self.send_header("Retry-After", str(int(s.throttle_first)))
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
 
 @pytest.fixture

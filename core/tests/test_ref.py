@@ -8,6 +8,8 @@ from ocistore.digest import Digest
 from ocistore.errors import InvalidReferenceError
 from ocistore.ref import Ref, parse_path_reference, parse_reg_reference, split_scheme
 
+DIGEST = "sha256:" + "ab" * 32
+
 D = "sha256:" + "a" * 64
 
 REG_VALID = [
@@ -143,3 +145,40 @@ def test_ref_helpers() -> None:
     assert not ref.same_registry(parse_reg_reference("s.io/a"))
     with pytest.raises(InvalidReferenceError, match="invalid tag"):
         ref.with_tag("bad tag")
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "repository", "tag", "digest"),
+    [
+        (
+            "sqlite:///data/store.db#library/alpine:3.19",
+            "/data/store.db",
+            "library/alpine",
+            "3.19",
+            None,
+        ),
+        ("sqlite://rel.db#app", "rel.db", "app", "", None),
+        (f"sqlite:///d b.db#a/b@{DIGEST}", "/d b.db", "a/b", "", DIGEST),
+        (f"sqlite:///x.db#a:v1@{DIGEST}", "/x.db", "a", "v1", DIGEST),
+        ("sqlite:///only/the/file.db:v2", "/only/the/file.db", "", "v2", None),
+    ],
+)
+def test_a_path_reference_can_hold_a_repository_and_prints_back(
+    text: str, path: str, repository: str, tag: str, digest: str | None
+) -> None:
+    ref = parse_path_reference("sqlite", text, repository=True)
+    assert (ref.path, ref.repository, ref.tag) == (path, repository, tag)
+    assert ref.digest == (Digest.parse(digest) if digest else None)
+    assert str(ref) == text
+    assert parse_path_reference("sqlite", str(ref), repository=True) == ref
+    assert ref.with_tag("t").repository == repository
+    assert repository in ref.location
+
+
+def test_a_repository_is_refused_where_the_scheme_takes_none_or_malformed() -> None:
+    with pytest.raises(InvalidReferenceError, match="'#'"):
+        parse_path_reference("ocidir", "ocidir:///a#repo:v1")
+    with pytest.raises(InvalidReferenceError, match="invalid repository 'Upper'"):
+        parse_path_reference("sqlite", "sqlite:///a.db#Upper", repository=True)
+    with pytest.raises(InvalidReferenceError, match="invalid repository ''"):
+        parse_path_reference("sqlite", "sqlite:///a.db#", repository=True)

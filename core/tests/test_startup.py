@@ -28,9 +28,9 @@ import pytest
 
 from ocistore import mediatype as mt
 from ocistore.cli import build_parser, commands
-from ocistore.cli.info import ENTRY_POINT_GROUP, dist_name_version, plain_headers
 from ocistore.cli.options import GlobalOptions
 from ocistore.cli.parser import _Parser, build_all, terminal_columns
+from ocistore.entrypoints import ENTRY_POINT_GROUP, dist_name_version, plain_headers
 from ocistore.errors import ManifestInvalidError
 from ocistore.testing import content
 from ocistore.validation import (
@@ -40,6 +40,7 @@ from ocistore.validation import (
     certainly_valid,
     validate_document,
 )
+from tests.support.registry import RunningRegistry
 
 OCISTORE = Path(sys.executable).with_name("ocistore")
 HTTP_AND_TTY = ("requests", "urllib3", "rich")
@@ -50,11 +51,13 @@ VERB_MODULES = {f"ocistore.cli.{m}" for m in ("image", "manifest", "blob", "tag"
 
 
 #: Runs the installed script as its own ``__main__`` (no runpy, which imports more) and writes
-#: ``sys.modules`` at exit: argv is ``OUTFILE SCRIPT ARGS...``.
+#: ``sys.modules`` at exit: argv is ``OUTFILE SCRIPT ARGS...``. ``sys.path[0]`` is the script's
+#: directory, as when the script runs itself.
 _DRIVER = """\
-import atexit, sys
+import atexit, os, sys
 out, script = sys.argv[1], sys.argv[2]
 sys.argv = sys.argv[2:]
+sys.path[0] = os.path.dirname(script)
 atexit.register(lambda: open(out, "w").write("\\n".join(sorted(sys.modules))))
 with open(script) as f:
     code = compile(f.read(), script, "exec")
@@ -62,11 +65,28 @@ exec(code, {"__name__": "__main__", "__file__": script})
 """
 
 
+#: The entry-point cache of these tests' commands (see :func:`warm_cache`).
+CACHE_DIR: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Commands run as on a machine where ocistore has run before: the entry points are cached.
+
+    A cold start (first run after an install) is pinned here and in tests/test_plugin_cache.py.
+    """
+    CACHE_DIR["path"] = path = tmp_path_factory.mktemp("entry-point-cache")
+    mods = imported(["version"], path)
+    assert "importlib_metadata" in mods, "the first start scans"
+    assert list(path.glob("entry-points-*.json")), "and keeps what it found"
+
+
 def imported(args: list[str], cwd: Path, *, expect: int = 0) -> set[str]:
     """Modules loaded by the installed ``ocistore ARGS`` by the time it exits."""
     assert OCISTORE.exists(), f"{OCISTORE} missing: run scripts/bootstrap"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OCISTORE_")}
     env["DOCKER_CONFIG"] = str(cwd / ".docker")
+    env["OCISTORE_CACHE_DIR"] = str(CACHE_DIR["path"])
     out = cwd / "modules.txt"
     proc = subprocess.run(
         [sys.executable, "-c", _DRIVER, str(out), str(OCISTORE), *args],
@@ -148,6 +168,62 @@ def test_ocidir_verbs_import_no_http_rich_or_jsonschema(
     assert ("filelock" in mods) is writes, f"{argv}: filelock imported={'filelock' in mods}"
 
 
+#: What a warm start must not pay for: the metadata scan (entry points come from the cache).
+METADATA_SCAN = ("importlib_metadata", "zipp")
+#: Imported by the reg plugin only where used: credential helpers run (subprocess), a tag is
+#: deleted (uuid, which imports platform), the host platform is asked for (platform).
+REG_LAZY = ("subprocess", "uuid", "platform")
+
+
+@pytest.fixture(scope="module")
+def registry_image(registry_anon: RunningRegistry) -> str:
+    """``HOST/startup/app:v1`` (and three more tags) on the real registry."""
+    from ocistore import Client
+
+    image = content.oci_image(11)
+    with Client() as client:
+        ref = client.parse(f"{registry_anon.host}/startup/app:v1")
+        for digest, data in image.blobs.items():
+            client.blob_put(ref, io.BytesIO(data), digest=digest, length=len(data))
+        for tag in ("v1", "v2", "v3", "latest"):
+            client.manifest_put(ref.with_tag(tag), image.manifest)
+    return f"{registry_anon.host}/startup/app:v1"
+
+
+def test_a_warm_start_reads_no_distribution_metadata(layout: str, tmp_path: Path) -> None:
+    for args in (["version"], ["image", "digest", layout], ["scheme", "list"]):
+        mods = imported(args, tmp_path)
+        assert not loaded(mods, *METADATA_SCAN), args
+        if args[0] != "scheme":  # scheme list makes every scheme, the registry's too
+            assert not loaded(mods, "email"), f"{args}: no email package without HTTP"
+
+
+def test_tag_ls_of_a_registry_imports_requests_and_no_copy_layout_or_lock(
+    registry_image: str, tmp_path: Path
+) -> None:
+    mods = imported(["tag", "ls", registry_image.rsplit(":", 1)[0]], tmp_path)
+    assert "requests" in mods, "the measurement works: a registry was touched"
+    leaked = loaded(mods, *METADATA_SCAN, *REG_LAZY, "jsonschema", "rich", "filelock")
+    assert not leaked, sorted(leaked)
+    assert "ocistore_ocidir.scheme" not in mods, "only the plugin's registration module"
+    assert not loaded(mods, "ocistore.copy"), "listing tags is no copy"
+    assert mods & VERB_MODULES == {"ocistore.cli.tag"}
+
+
+def test_a_no_op_copy_registry_to_layout_takes_no_lock(registry_image: str, tmp_path: Path) -> None:
+    """The second copy finds every blob and the manifest present: it writes nothing, so it
+    neither imports filelock nor creates the index lock file."""
+    target = f"ocidir://{tmp_path}/copy:v1"
+    first = imported(["image", "copy", registry_image, target], tmp_path)
+    assert "filelock" in first, "the measurement works: a copy that writes locks"
+    (tmp_path / "copy" / ".ocistore-index.lock").unlink()
+    again = imported(["image", "copy", registry_image, target], tmp_path)
+    assert "requests" in again
+    leaked = loaded(again, *METADATA_SCAN, *REG_LAZY, "jsonschema", "rich", "filelock")
+    assert not leaked, sorted(leaked)
+    assert not (tmp_path / "copy" / ".ocistore-index.lock").exists()
+
+
 def test_an_invalid_manifest_still_gets_the_jsonschema_verdict(tmp_path: Path) -> None:
     doc = content.oci_image(1).manifest.data | {"layers": [{"mediaType": "a/b", "size": -1}]}
     (tmp_path / "bad.json").write_text(json.dumps(doc))
@@ -157,6 +233,66 @@ def test_an_invalid_manifest_still_gets_the_jsonschema_verdict(tmp_path: Path) -
         expect=1,
     )
     assert "jsonschema" in mods
+
+
+# -- regular expressions: compiled on first use -------------------------------------------------
+_PATTERN_MODULES = (
+    "ocistore.ref",
+    "ocistore.digest",
+    "ocistore_reg.urls",
+    "ocistore_reg.translate",
+    "ocistore_reg.tokenfetch",
+    "ocistore_ocidir.index",
+)
+
+
+def test_importing_compiles_none_of_our_patterns() -> None:
+    code = (
+        "import importlib, json, sys; from ocistore.lazyre import LazyPattern\n"
+        "found = {}\n"
+        "for name in sys.argv[1:]:\n"
+        "    for key, value in vars(importlib.import_module(name)).items():\n"
+        "        items = value.items() if isinstance(value, dict) else [('', value)]\n"
+        "        for sub, v in items:\n"
+        "            if isinstance(v, LazyPattern):\n"
+        "                found[f'{name}.{key}' + (f'[{sub}]' if sub else '')] = v._compiled is not None\n"
+        "print(json.dumps(found))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *_PATTERN_MODULES], capture_output=True, text=True, check=True
+    )
+    found = json.loads(proc.stdout)
+    assert len(found) >= 13, found
+    # ocistore.digest builds EMPTY_DIGEST at import, which validates it: those two are used.
+    used = {"ocistore.digest._GRAMMAR", "ocistore.digest._KNOWN[sha256]"}
+    assert {k for k, v in found.items() if v} == used
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        (r"^([a-z][a-z0-9+.-]*)://(.*)$", "ocidir://x:y"),
+        (r"^([a-z][a-z0-9+.-]*)://(.*)$", "no scheme"),
+        (r";\s*([a-zA-Z*]+)", '; rel="next"; type=x'),
+        (r"(\.\d{6})\d+", "2026-12-04T21:00:00.123456789Z"),
+    ],
+)
+def test_a_lazy_pattern_answers_as_the_compiled_one(pattern: str, text: str) -> None:
+    import re
+
+    from ocistore.lazyre import LazyPattern
+
+    lazy, real = LazyPattern(pattern, re.DOTALL), re.compile(pattern, re.DOTALL)
+    assert lazy._compiled is None
+    pick = lambda m: m and (m.span(), m.groups())  # noqa: E731
+    assert pick(lazy.match(text)) == pick(real.match(text))
+    assert pick(lazy.search(text, 1)) == pick(real.search(text, 1))
+    assert pick(lazy.fullmatch(text)) == pick(real.fullmatch(text))
+    assert [pick(m) for m in lazy.finditer(text)] == [pick(m) for m in real.finditer(text)]
+    assert lazy.findall(text) == real.findall(text)
+    assert lazy.sub("-", text, 1) == real.sub("-", text, 1)
+    assert lazy.split(text) == real.split(text)
+    assert lazy.compiled is lazy.compiled
 
 
 # -- the lazy parser ----------------------------------------------------------------------------
@@ -248,12 +384,6 @@ def test_global_options_behave_like_the_dataclass_they_replace() -> None:
 
 
 # -- version: metadata without the email parser -------------------------------------------------
-def test_version_uses_the_routers_entry_point_group() -> None:
-    from ocistore.plugins import ENTRY_POINT_GROUP as ROUTER_GROUP
-
-    assert ENTRY_POINT_GROUP == ROUTER_GROUP
-
-
 def test_every_installed_distribution_reads_as_importlib_metadata_does() -> None:
     dists = list(importlib_metadata.distributions())
     assert len(dists) > 10

@@ -16,10 +16,8 @@ import threading
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, cast
+from typing import IO, TYPE_CHECKING
 
-from ocistore.copy.options import CopyOptions, CopyResult
-from ocistore.copy.progress import ProgressCallback, ProgressEvent
 from ocistore.digest import Digest
 from ocistore.errors import NotFoundError, OCIStoreError, UnsupportedError
 from ocistore.mediatype import INDEX_TYPES
@@ -32,12 +30,28 @@ if TYPE_CHECKING:
     import os
 
     from ocistore.blob import BlobReader
+    from ocistore.copy.options import CopyOptions, CopyResult
+    from ocistore.copy.progress import ProgressCallback, ProgressEvent
     from ocistore.descriptor import Descriptor
     from ocistore.manifest import Manifest
     from ocistore.scheme import Scheme, SchemeInfo
     from ocistore.sync import Shard, SyncConfig, SyncReport, TagResult
 
 __all__ = ["Client", "CopyOptions", "CopyResult", "ProgressCallback", "ProgressEvent"]
+
+
+def __getattr__(name: str) -> object:
+    """The copy types, re-exported here, load with the first copy (not with every command)."""
+    if name in ("CopyOptions", "CopyResult"):
+        from ocistore.copy import options
+
+        return getattr(options, name)
+    if name in ("ProgressCallback", "ProgressEvent"):
+        from ocistore.copy import progress
+
+        return getattr(progress, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 RefLike = str | Ref
 PlatformLike = Platform | str
@@ -171,7 +185,7 @@ class Client:
         scheme, parsed = self._route(ref)
         expected = Digest.parse(digest) if digest is not None else None
         self._wrote(parsed)
-        return scheme.blob_put(parsed, expected, cast("IO[bytes]", reader), length)
+        return scheme.blob_put(parsed, expected, reader, length)
 
     def blob_mount(self, source: RefLike, target: RefLike, digest: Digest | str) -> None:
         """Link a blob from ``source`` into ``target`` (same scheme) without sending it."""
@@ -312,6 +326,7 @@ class Client:
         copy again resumes it.
         """
         from ocistore.copy.engine import copy_image
+        from ocistore.copy.options import CopyOptions
 
         src, tgt = self.parse(source), self.parse(target)
         self._use(src)

@@ -68,13 +68,19 @@ class Descriptor:
                 data = base64.b64decode(obj["data"], validate=True)
             except Exception as e:
                 raise ManifestInvalidError(f"{where}.data: not valid base64") from e
+        urls = obj.get("urls") or []
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise ManifestInvalidError(f"{where}.urls: expected a list of strings")
+        annotations = obj.get("annotations") or {}
+        if not isinstance(annotations, dict):
+            raise ManifestInvalidError(f"{where}.annotations: expected an object")
         plat = obj.get("platform")
         return cls(
             media_type=media_type,
             digest=digest,
             size=size,
-            urls=tuple(obj.get("urls") or ()),
-            annotations=dict(obj.get("annotations") or {}),
+            urls=tuple(urls),
+            annotations=dict(annotations),
             data=data,
             artifact_type=str(obj.get("artifactType", "")),
             platform=Platform.from_dict(plat) if isinstance(plat, dict) else None,

@@ -13,17 +13,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ocistore.errors import InvalidDigestError
+from ocistore.lazyre import LazyPattern
 
 if TYPE_CHECKING:
     from hashlib import _Hash
 
 __all__ = ["EMPTY_DIGEST", "EMPTY_JSON_DIGEST", "Digest", "Hasher"]
 
-_GRAMMAR = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+_GRAMMAR = LazyPattern(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 # Algorithms we can verify, with the exact shape of their encoded part.
 _KNOWN = {
-    "sha256": re.compile(r"^[a-f0-9]{64}$"),
-    "sha512": re.compile(r"^[a-f0-9]{128}$"),
+    "sha256": LazyPattern(r"^[a-f0-9]{64}$"),
+    "sha512": LazyPattern(r"^[a-f0-9]{128}$"),
 }
 
 

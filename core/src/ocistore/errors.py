@@ -8,6 +8,7 @@ their boundary, so no caller ever imports a transport library to handle an error
     OCIStoreError
     ├── InvalidReferenceError        text that is not a valid reference for its scheme
     ├── InvalidDigestError           text that is not a valid digest
+    ├── InvalidOptionError           a scheme option or an argument with a value it cannot take
     ├── VerificationError            content did not match what was promised
     │   ├── DigestMismatchError
     │   ├── ShortReadError
@@ -18,7 +19,7 @@ their boundary, so no caller ever imports a transport library to handle an error
     ├── NotFoundError
     │   ├── BlobNotFoundError
     │   ├── ManifestNotFoundError
-    │   ├── TagNotFoundError
+    │   │   └── TagNotFoundError     (a read by a missing tag finds no manifest either)
     │   ├── RepositoryNotFoundError
     │   └── LayoutNotFoundError
     ├── MissingDigestError           an operation needs a digest and the reference has none
@@ -52,6 +53,7 @@ __all__ = [
     "DigestMismatchError",
     "ForbiddenError",
     "InvalidDigestError",
+    "InvalidOptionError",
     "InvalidReferenceError",
     "LayoutError",
     "LayoutNotFoundError",
@@ -102,6 +104,14 @@ class InvalidDigestError(OCIStoreError, ValueError):
     """A digest string does not follow the image-spec digest grammar."""
 
 
+class InvalidOptionError(OCIStoreError, ValueError):
+    """A scheme option (``Settings.options``) or an argument (``limit=-1``) is not accepted.
+
+    The message names the option and what it accepts; an unknown option is an error rather than
+    ignored, so a typo does not silently leave a default in force.
+    """
+
+
 class VerificationError(OCIStoreError):
     """Content read or written does not match the digest or size it was promised under."""
 
@@ -142,8 +152,12 @@ class ManifestNotFoundError(NotFoundError):
     """A manifest (by tag or digest) is missing."""
 
 
-class TagNotFoundError(NotFoundError):
-    """A tag is missing."""
+class TagNotFoundError(ManifestNotFoundError):
+    """A tag is missing.
+
+    A subclass of :class:`ManifestNotFoundError` because a manifest read by a tag that does not
+    exist has not found its manifest either: callers catch the one, schemes may say the other.
+    """
 
 
 class RepositoryNotFoundError(NotFoundError):

@@ -88,7 +88,7 @@ class Manifest:
             )
         try:
             doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
             raise ManifestInvalidError(f"manifest is not valid JSON: {e}") from None
         if not isinstance(doc, dict):
             raise ManifestInvalidError("manifest is not a JSON object")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform as _host
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +39,8 @@ class Platform:
 
     @classmethod
     def host(cls) -> Platform:
+        import platform as _host  # here: 1-2 ms of start-up that most commands never need
+
         machine = _host.machine().lower()
         return cls(_host.system().lower(), _MACHINE_TO_ARCH.get(machine, machine))
 

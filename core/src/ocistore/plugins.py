@@ -11,28 +11,48 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import ModuleType
-from typing import Any
 
 import pluggy
 
 from ocistore import hookspecs
+from ocistore.entrypoints import ENTRY_POINT_GROUP, EntryPointInfo, discover
 from ocistore.errors import PluginLoadError, SchemeConflictError
 from ocistore.scheme import SchemeSpec
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "SchemeRegistry", "load_schemes"]
 
-ENTRY_POINT_GROUP = "ocistore.plugins"
 
-
-@dataclass(frozen=True)
 class PluginInfo:
-    """Where a plugin came from, for listings and error messages."""
+    """Where a plugin came from, for listings and error messages.
 
-    name: str
-    distribution: str = ""
-    version: str = ""
+    A small value class rather than a dataclass: it is made on every start that loads plugins.
+    """
+
+    __slots__ = ("distribution", "name", "version")
+
+    def __init__(self, name: str, distribution: str = "", version: str = "") -> None:
+        self.name = name
+        self.distribution = distribution
+        self.version = version
+
+    def _key(self) -> tuple[str, str, str]:
+        return (self.name, self.distribution, self.version)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PluginInfo):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"PluginInfo(name={self.name!r}, distribution={self.distribution!r}, "
+            f"version={self.version!r})"
+        )
 
     def __str__(self) -> str:
         if self.distribution:
@@ -71,12 +91,6 @@ class SchemeRegistry:
         return dict(self._owner)
 
 
-def _entry_points() -> Iterable[Any]:
-    from importlib_metadata import entry_points
-
-    return entry_points(group=ENTRY_POINT_GROUP)
-
-
 def _disabled() -> set[str]:
     raw = os.environ.get("OCISTORE_DISABLE_PLUGINS", "")
     return {name.strip() for name in raw.split(",") if name.strip()}
@@ -90,13 +104,8 @@ def _autoload() -> bool:
     )
 
 
-def _load_entry_point(ep: Any) -> tuple[object, PluginInfo]:
-    dist = getattr(ep, "dist", None)
-    info = PluginInfo(
-        ep.name,
-        getattr(dist, "name", "") or "",
-        getattr(dist, "version", "") or "",
-    )
+def _load_entry_point(ep: EntryPointInfo) -> tuple[object, PluginInfo]:
+    info = PluginInfo(ep.name, ep.distribution, ep.version)
     try:
         return ep.load(), info
     except Exception as e:
@@ -105,6 +114,30 @@ def _load_entry_point(ep: Any) -> tuple[object, PluginInfo]:
             hint=f"reinstall or upgrade {info.distribution or info.name}, or disable it with "
             f"OCISTORE_DISABLE_PLUGINS={ep.name}",
         ) from e
+
+
+def _load_entry_points(disabled: set[str]) -> list[tuple[object, PluginInfo]]:
+    """Import every enabled plugin (the first of each name), in discovery order.
+
+    A cached list that fails to import is asked for again, fresh, before the failure counts:
+    the cache may predate a change its key cannot see.
+    """
+    found, cached = discover()
+    while True:
+        names: set[str] = set()
+        loaded = []
+        try:
+            for ep in found:
+                if ep.name in disabled or ep.name in names:
+                    continue
+                names.add(ep.name)
+                loaded.append(_load_entry_point(ep))
+        except PluginLoadError:
+            if not cached:
+                raise
+            found, cached = discover(use_cache=False)
+            continue
+        return loaded
 
 
 def load_schemes(
@@ -121,11 +154,7 @@ def load_schemes(
     pm.add_hookspecs(hookspecs)
     infos: dict[str, PluginInfo] = {}
     if autoload if autoload is not None else _autoload():
-        disabled = _disabled()
-        for ep in _entry_points():
-            if ep.name in disabled or pm.get_plugin(ep.name) is not None:
-                continue
-            plugin, info = _load_entry_point(ep)
+        for plugin, info in _load_entry_points(_disabled()):
             _register(pm, plugin, info)
             infos[info.name] = info
     for i, extra in enumerate(extra_plugins):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from ocistore.digest import Digest
 from ocistore.errors import InvalidDigestError, InvalidReferenceError
+from ocistore.lazyre import LazyPattern
 
 __all__ = [
     "DOCKER_HUB",
@@ -28,16 +29,16 @@ __all__ = [
 
 DOCKER_HUB = "docker.io"
 _HUB_ALIASES = {"", "docker.io", "index.docker.io", "registry-1.docker.io"}
-SCHEME_PREFIX = re.compile(r"^([a-z][a-z0-9+.-]*)://(.*)$", re.DOTALL)
-_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
-_REPO_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
-_HOST = re.compile(
+SCHEME_PREFIX = LazyPattern(r"^([a-z][a-z0-9+.-]*)://(.*)$", re.DOTALL)
+_TAG = LazyPattern(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+_REPO_COMPONENT = LazyPattern(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
+_HOST = LazyPattern(
     r"^(?:"
     r"\[[0-9a-fA-F:.]+\]"  # bracketed IPv6
     r"|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*\.?"
     r")(?::[0-9]{1,5})?$"
 )
-_PATH = re.compile(r"^[/a-zA-Z0-9_\-. ~+]+$")
+_PATH = LazyPattern(r"^[/a-zA-Z0-9_\-. ~+]+$")
 _MAX_NAME = 255
 
 
@@ -46,7 +47,9 @@ class Ref:
     """A parsed reference.
 
     ``registry`` and ``repository`` are set for registry-like schemes, ``path`` for path-like
-    ones. ``tag`` and ``digest`` may both be set; the digest then wins for lookups and the tag is
+    ones, and ``path`` plus ``repository`` for a path that holds several repositories
+    (``parse_path_reference(..., repository=True)``; printed ``scheme://path#repo``).
+    ``tag`` and ``digest`` may both be set; the digest then wins for lookups and the tag is
     kept for display and for tagging on write.
     """
 
@@ -99,6 +102,8 @@ class Ref:
         """Where the content lives, without tag or digest."""
         if self.scheme == "reg":
             return f"{self.registry}/{self.repository}"
+        if self.repository:  # a file or directory holding several repositories
+            return f"{self.scheme}://{self.path}#{self.repository}"
         return f"{self.scheme}://{self.path}"
 
     def __str__(self) -> str:
@@ -195,11 +200,16 @@ def parse_reg_reference(text: str) -> Ref:
     return Ref("reg", registry=registry, repository=repository, tag=tag, digest=digest)
 
 
-def parse_path_reference(scheme: str, text: str) -> Ref:
+def parse_path_reference(scheme: str, text: str, *, repository: bool = False) -> Ref:
     """Parse ``<scheme>://path[:tag][@digest]`` (the scheme prefix is optional in ``text``).
 
-    The path may be relative or absolute and may contain spaces, but never ``:`` or ``@``, which
-    separate tag and digest. No default tag is applied: that is the scheme's decision.
+    The path may be relative or absolute and may contain spaces, but never ``:``, ``@`` or
+    ``#``, which separate tag, digest and repository. No default tag is applied: that is the
+    scheme's decision.
+
+    With ``repository=True`` (a scheme whose one file or directory holds several repositories,
+    such as a database) the grammar is ``<scheme>://path[#repo/name][:tag][@digest]``; the
+    repository follows the registry rules for names and prints back the same way.
     """
     full = text
     prefix, rest = split_scheme(text)
@@ -208,6 +218,14 @@ def parse_path_reference(scheme: str, text: str) -> Ref:
             raise InvalidReferenceError(f"invalid reference {full!r}: expected {scheme}://")
         text = rest
     path, tag, digest = _split_tag_digest(text, full)
+    repo = ""
+    if repository and "#" in path:
+        path, _, repo = path.partition("#")
+        if not repo or not all(_REPO_COMPONENT.match(c) for c in repo.split("/")):
+            raise InvalidReferenceError(
+                f"invalid reference {full!r}: invalid repository {repo!r} (lowercase letters "
+                "and digits, separated by '.', '_', '__', dashes or '/')"
+            )
     if not path:
         raise InvalidReferenceError(f"invalid reference {full!r}: path is empty")
     if not _PATH.match(path):
@@ -216,4 +234,4 @@ def parse_path_reference(scheme: str, text: str) -> Ref:
             f"invalid reference {full!r}: path {path!r} has characters not allowed: "
             + " ".join(repr(c) for c in bad)
         )
-    return Ref(scheme, path=path, tag=tag, digest=digest)
+    return Ref(scheme, repository=repo, path=path, tag=tag, digest=digest)

@@ -6,28 +6,29 @@ imports (an HTTP stack, say) cost nothing until then.
 
 The method set mirrors regclient's scheme package: nouns first (``blob_*``, ``manifest_*``,
 ``tag_*``), keyword arguments where Go used option functions. Optional abilities are declared in
-:class:`SchemeInfo` so callers negotiate instead of guessing; :class:`SchemeBase` answers every
-method it is not given with a clear :class:`~ocistore.errors.UnsupportedError`.
+:class:`SchemeInfo` so callers negotiate instead of guessing; :class:`SchemeBase` gives five
+working defaults and answers every other method it is not given with a clear
+:class:`~ocistore.errors.UnsupportedError`.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ocistore.errors import UnsupportedError
+from ocistore.errors import InvalidOptionError, UnsupportedError
 
 if TYPE_CHECKING:
-    from ocistore.blob import BlobReader
+    from ocistore.blob import BlobReader, RawStream
     from ocistore.descriptor import Descriptor
     from ocistore.digest import Digest
     from ocistore.manifest import Manifest
     from ocistore.ref import Ref
     from ocistore.settings import Settings
 
-__all__ = ["Scheme", "SchemeBase", "SchemeFactory", "SchemeInfo", "SchemeSpec"]
+__all__ = ["Scheme", "SchemeBase", "SchemeFactory", "SchemeInfo", "SchemeSpec", "page_names"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class SchemeInfo:
     * ``tag_delete``, ``blob_delete``: these operations exist.
     * ``repo_list``: repositories can be listed.
     * ``gc``: unreferenced content is collected on ``close``, so copies should hold ``gc_lock``.
+    * ``multi_process``: several processes (each with its own scheme object) may read and write
+      one location at once, as two ``ocistore`` commands would; the conformance kit then races
+      two processes. False promises only thread safety within one process.
     """
 
     manifest_push_first: bool = False
@@ -57,6 +61,7 @@ class SchemeInfo:
     blob_delete: bool = False
     repo_list: bool = False
     gc: bool = False
+    multi_process: bool = False
 
 
 @runtime_checkable
@@ -79,9 +84,14 @@ class Scheme(Protocol):
         """Descriptor (digest, size) of a blob that exists; ``BlobNotFoundError`` otherwise."""
 
     def blob_put(
-        self, ref: Ref, digest: Digest | None, reader: IO[bytes], length: int | None
+        self, ref: Ref, digest: Digest | None, reader: RawStream, length: int | None
     ) -> tuple[Digest, int]:
-        """Store a blob streamed from ``reader``; verify against ``digest``/``length`` if given."""
+        """Store a blob streamed from ``reader``; verify against ``digest``/``length`` if given.
+
+        ``reader`` promises only ``read(n)`` (a :class:`~ocistore.blob.BlobReader` from a copy,
+        a file, a pipe). A scheme that wants to rewind for a retry checks ``seekable()`` first
+        (through ``getattr``): a copy's reader is never seekable, so the copy fetches again.
+        """
 
     def blob_mount(self, source: Ref, target: Ref, digest: Digest) -> None:
         """Make the blob at ``source`` available at ``target`` without sending its bytes.
@@ -138,7 +148,14 @@ class Scheme(Protocol):
 
 
 class SchemeBase:
-    """Optional base class: every operation not overridden raises ``UnsupportedError``."""
+    """Optional base class for a scheme.
+
+    Five methods work as they are: ``info()`` declares no optional ability, ``ping()`` and
+    ``close()`` do nothing, ``gc_lock()`` and ``batch()`` are null context managers. Every
+    other operation raises ``UnsupportedError`` naming the scheme (:attr:`name`) and the
+    operation until a subclass overrides it. The rules an override keeps are in
+    CONTRIBUTING.md ("Writing a scheme plugin") and in :mod:`ocistore.testing.conformance`.
+    """
 
     #: The scheme's name, used in error messages.
     name: str = "scheme"
@@ -159,7 +176,7 @@ class SchemeBase:
         raise self._unsupported("blob_head")
 
     def blob_put(
-        self, ref: Ref, digest: Digest | None, reader: IO[bytes], length: int | None
+        self, ref: Ref, digest: Digest | None, reader: RawStream, length: int | None
     ) -> tuple[Digest, int]:
         raise self._unsupported("blob_put")
 
@@ -208,6 +225,18 @@ class SchemeBase:
 
 
 SchemeFactory = Callable[["Settings"], Scheme]
+
+
+def page_names(names: Iterable[str], *, limit: int | None, last: str | None) -> list[str]:
+    """One page of a listing as the contract wants it (``tag_list``, ``repo_list``): sorted by
+    code point, only names after ``last``, at most ``limit``. A negative ``limit`` is an
+    :class:`~ocistore.errors.InvalidOptionError`."""
+    if limit is not None and limit < 0:
+        raise InvalidOptionError(f"limit must be 0 or more, not {limit}")
+    ordered = sorted(names)
+    if last:
+        ordered = [n for n in ordered if n > last]
+    return ordered[:limit] if limit is not None else ordered
 
 
 @dataclass(frozen=True)

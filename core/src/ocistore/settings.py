@@ -7,6 +7,7 @@ rest. Scheme-specific switches go in ``Settings.options[scheme_name]``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -82,5 +83,18 @@ class Settings:
     def with_host(self, config: HostConfig) -> Settings:
         return replace(self, hosts={**self.hosts, config.hostname: config})
 
-    def scheme_options(self, scheme: str) -> dict[str, Any]:
-        return dict(self.options.get(scheme, {}))
+    def scheme_options(self, scheme: str, *, known: Iterable[str] | None = None) -> dict[str, Any]:
+        """The options given for ``scheme``; with ``known``, any other key is an
+        :class:`~ocistore.errors.InvalidOptionError` (a typo must not leave a default in force)."""
+        given = dict(self.options.get(scheme, {}))
+        if known is not None:
+            allowed = set(known)
+            unknown = sorted(set(given) - allowed)
+            if unknown:
+                from ocistore.errors import InvalidOptionError
+
+                raise InvalidOptionError(
+                    f"unknown {scheme} option(s): {', '.join(unknown)} "
+                    f"(known: {', '.join(sorted(allowed)) or 'none'})"
+                )
+        return given

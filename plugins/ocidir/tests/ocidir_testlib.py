@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ocistore.digest import Digest
+from ocistore.manifest import Manifest
 from ocistore.ref import Ref
+from ocistore.testing.content import Image
 
 NewLayout = Callable[[], Ref]
 
@@ -86,3 +90,31 @@ def verify_layout(path: Path) -> list[str]:
         for e in index["manifests"]
         if "annotations" in e
     )
+
+
+def sharing_image(seed: str) -> Image:
+    """A one-layer-plus-base image: every such image shares the same base layer blob, so a
+    collection that misjudges what is in use would take a blob some other image needs."""
+    from ocistore.testing.content import oci_image
+
+    own = oci_image(seed, layers=1)
+    base = oci_image("shared-base", layers=1)
+    base_layer = base.manifest.layers[0]
+    doc = json.loads(own.manifest.raw)
+    doc["layers"].insert(0, base_layer.to_dict())
+    blobs = {**own.blobs, base_layer.digest: base.blobs[base_layer.digest]}
+    return Image(Manifest.from_data(doc), blobs)
+
+
+class LayoutTamper:
+    """The conformance kit's ``tamper``: rewrites ``blobs/<alg>/<hex>`` in place, as disk rot or
+    a careless editor would (manifests are blobs in a layout)."""
+
+    def blob(self, ref: Ref, digest: Digest, data: bytes) -> None:
+        path = Path(ref.path) / "blobs" / digest.algorithm / digest.encoded
+        assert len(data) == path.stat().st_size
+        os.chmod(path, 0o644)
+        path.write_bytes(data)
+
+    def manifest(self, ref: Ref, digest: Digest, raw: bytes) -> None:
+        self.blob(ref, digest, raw)

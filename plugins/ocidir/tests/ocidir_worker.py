@@ -9,10 +9,22 @@
   blob half streamed), print ``stalled`` and sleep, so the parent kills it exactly there.
 * ``tags NAME COUNT BATCH`` — wait for ``LAYOUT.go``, then push COUNT tagged images named
   ``NAME-<i>``; with BATCH > 0, inside a session flushed every BATCH pushes.
+* ``copier`` — a fork server for the copy crash tests: imports everything once, then for each
+  ``SRC DST`` line on stdin forks a child that runs ``image_copy(SRC, DST)`` and closes the
+  client (an OCI layout collects its garbage there), prints ``pid <pid>`` at once and
+  ``exit <status>`` when the child ends (``-9`` when the parent killed it). Forking keeps each of
+  the many kills to milliseconds instead of a fresh interpreter's start-up.
+* ``gc-loop`` — wait for ``LAYOUT.go``, then until ``LAYOUT.stop`` exists: push an image that
+  shares its base layer with the copied ones under a ``junk-*`` tag, delete that tag (and any
+  other ``junk-*``), and collect garbage; prints how many collections ran and how many blobs
+  they removed.
+* ``copy-many SRC COUNT`` — wait for ``LAYOUT.go``, then copy ``SRC:img-<i>`` to
+  ``LAYOUT:copy-<i>`` for each i, one client and one close (so one GC window) per copy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import random
@@ -21,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ocistore.errors import TagNotFoundError
 from ocistore.testing.content import artifact, oci_image, push
 from ocistore_ocidir.plugin import parse
 from ocistore_ocidir.scheme import OCIDir
@@ -109,9 +122,7 @@ def stall(layout: str, where: str) -> None:
 def tags(layout: str, name: str, count: int, batch: int) -> None:
     scheme = OCIDir()
     ref = parse(f"ocidir://{layout}")
-    go = Path(f"{layout}.go")
-    while not go.exists():
-        time.sleep(0.005)
+    _wait_go(layout)
     if batch <= 0:
         for i in range(count):
             push(scheme, ref.with_tag(f"{name}-{i}"), oci_image(f"{name}-{i}", layers=1))
@@ -124,6 +135,65 @@ def tags(layout: str, name: str, count: int, batch: int) -> None:
     scheme.close(ref)
 
 
+def copier() -> None:
+    from ocistore.client import Client
+    from ocistore.settings import Settings
+
+    for line in sys.stdin:
+        src, dst = line.split()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                with Client(settings=Settings(docker_config=False)) as client:
+                    client.image_copy(src, dst)
+            except BaseException as e:
+                print(f"copy failed: {e!r}", file=sys.stderr, flush=True)
+                os._exit(1)
+            os._exit(0)
+        print(f"pid {pid}", flush=True)
+        _, status = os.waitpid(pid, 0)
+        print(f"exit {os.waitstatus_to_exitcode(status)}", flush=True)
+
+
+def _wait_go(layout: str) -> None:
+    go = Path(f"{layout}.go")
+    while not go.exists():
+        time.sleep(0.005)
+
+
+def gc_loop(layout: str) -> None:
+    from ocidir_testlib import sharing_image
+
+    ref = parse(f"ocidir://{layout}")
+    _wait_go(layout)
+    stop = Path(f"{layout}.stop")
+    rounds = runs = removed = 0
+    while not stop.exists():
+        rounds += 1
+        scheme = OCIDir()
+        push(scheme, ref.with_tag(f"junk-{rounds}"), sharing_image(f"junk-{rounds}"))
+        for tag in scheme.tag_list(ref):
+            if tag.startswith("junk-"):
+                with contextlib.suppress(TagNotFoundError):
+                    scheme.tag_delete(ref.with_tag(tag))
+        scheme.close(ref)  # this instance wrote, so close collects unless a writer is busy
+        if scheme.last_gc is not None:
+            runs += 1
+            removed += len(scheme.last_gc.removed)
+    print(f"{rounds} {runs} {removed}", flush=True)
+
+
+def copy_many(layout: str, src: str, count: int) -> None:
+    from ocistore.client import Client
+    from ocistore.settings import Settings
+
+    _wait_go(layout)
+    for i in range(count):
+        with Client(settings=Settings(docker_config=False)) as client:
+            client.image_copy(f"{src}:img-{i}", f"ocidir://{layout}:copy-{i}")
+        time.sleep(0.01)  # a window for the collector between two copies
+
+
 def main() -> None:
     mode, layout, *args = sys.argv[1:]
     if mode == "churn":
@@ -132,6 +202,12 @@ def main() -> None:
         stall(layout, mode.removeprefix("stall-"))
     elif mode == "tags":
         tags(layout, args[0], int(args[1]), int(args[2]))
+    elif mode == "copier":
+        copier()
+    elif mode == "gc-loop":
+        gc_loop(layout)
+    elif mode == "copy-many":
+        copy_many(layout, args[0], int(args[1]))
     else:
         raise SystemExit(f"unknown mode {mode}")
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from ocidir_testlib import LayoutTamper
 
 from ocistore.ref import Ref
 from ocistore.settings import Settings
@@ -17,23 +18,22 @@ from ocistore_ocidir.scheme import OCIDir
 
 class TestOCIDirConformance(SchemeConformance):
     @pytest.fixture
-    def scheme(self) -> OCIDir:
-        return OCIDir(Settings())
+    def scheme_factory(self) -> type[OCIDir]:
+        return OCIDir
 
     @pytest.fixture
     def new_repo(self, tmp_path: Path) -> Callable[[], Ref]:
         counter = itertools.count()
         return lambda: parse(f"ocidir://{tmp_path}/layout{next(counter)}")
 
+    @pytest.fixture
+    def tamper(self) -> LayoutTamper:
+        return LayoutTamper()
 
-class TestOCIDirConformanceWithoutGC(SchemeConformance):
+
+class TestOCIDirConformanceWithoutGC(TestOCIDirConformance):
     """GC off changes only what ``close`` does; everything else must hold unchanged."""
 
     @pytest.fixture
-    def scheme(self) -> OCIDir:
-        return OCIDir(Settings(options={"ocidir": {"gc": False}}))
-
-    @pytest.fixture
-    def new_repo(self, tmp_path: Path) -> Callable[[], Ref]:
-        counter = itertools.count()
-        return lambda: parse(f"ocidir://{tmp_path}/layout{next(counter)}")
+    def settings(self) -> Settings:
+        return Settings(docker_config=False, options={"ocidir": {"gc": False}})

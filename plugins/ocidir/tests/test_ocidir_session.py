@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from ocidir_testlib import names
+from ocidir_testlib import LayoutTamper, names
 
 from ocistore.errors import ManifestNotFoundError, TagNotFoundError
 from ocistore.ref import Ref
@@ -224,6 +224,18 @@ class TestConformanceInsideSessions(SchemeConformance):
     @pytest.fixture
     def scheme(self) -> OCIDir:
         return OCIDir(Settings())
+
+    @pytest.fixture
+    def scheme_factory(self) -> type[OCIDir]:
+        return OCIDir
+
+    @pytest.fixture
+    def tamper(self) -> LayoutTamper:
+        return LayoutTamper()
+
+    @pytest.fixture
+    def missing_repo(self, tmp_path: Path) -> Ref:
+        return parse(f"ocidir://{tmp_path}/never-opened")
 
     @pytest.fixture
     def new_repo(self, scheme: OCIDir, tmp_path: Path) -> Iterator[Callable[[], Ref]]:

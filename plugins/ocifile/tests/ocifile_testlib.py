@@ -11,6 +11,8 @@ import pytest
 
 from ocistore.client import Client
 from ocistore.digest import Digest
+from ocistore.ref import Ref
+from ocistore.scheme import Scheme
 from ocistore.testing import content
 
 SKOPEO = Path("/usr/bin/skopeo")
@@ -75,3 +77,24 @@ def write_tar(
 def tar_names(path: Path) -> list[str]:
     with tarfile.open(path) as t:
         return t.getnames()
+
+
+class TarTamper:
+    """The conformance kit's ``tamper``: commits what the scheme holds pending, then rewrites
+    the member ``blobs/<alg>/<hex>`` inside the tar in place, as disk rot would."""
+
+    def __init__(self, scheme: Scheme) -> None:
+        self._scheme = scheme
+
+    def blob(self, ref: Ref, digest: Digest, data: bytes) -> None:
+        self._scheme.close(ref)
+        name = f"blobs/{digest.algorithm}/{digest.encoded}"
+        with tarfile.open(ref.path) as t:
+            member = t.getmember(name)
+        assert member.size == len(data)
+        with open(ref.path, "r+b") as f:
+            f.seek(member.offset_data)
+            f.write(data)
+
+    def manifest(self, ref: Ref, digest: Digest, raw: bytes) -> None:
+        self.blob(ref, digest, raw)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from ocifile_testlib import TarTamper
 
 from ocistore.ref import Ref
 from ocistore.testing.conformance import BlobTests, SchemeConformance
@@ -17,8 +18,12 @@ from ocistore_ocifile.plugin import parse, parse_docker
 
 class TestOCIFileConformance(SchemeConformance):
     @pytest.fixture
-    def scheme(self) -> OCIFile:
-        return OCIFile()
+    def scheme_factory(self) -> type[OCIFile]:
+        return OCIFile
+
+    @pytest.fixture
+    def tamper(self, scheme: OCIFile) -> TarTamper:
+        return TarTamper(scheme)
 
     @pytest.fixture
     def new_repo(self, tmp_path: Path) -> Callable[[], Ref]:
@@ -33,6 +38,10 @@ class TestDockerTarBlobs(BlobTests):
     @pytest.fixture
     def scheme(self) -> DockerTar:
         return DockerTar()
+
+    @pytest.fixture
+    def tamper(self, scheme: DockerTar) -> TarTamper:
+        return TarTamper(scheme)
 
     @pytest.fixture
     def new_repo(self, tmp_path: Path) -> Callable[[], Ref]:

@@ -174,3 +174,32 @@ def test_a_docker_save_tar_is_not_mistaken_for_a_layout(tmp_path: Path) -> None:
         client.tag_list(f"ocifile://{tar}")
     assert info.value.hint is not None
     assert "dockertar://" in info.value.hint
+
+
+_ADDER = """
+import sys
+from ocistore.client import Client
+from ocistore.testing import content
+from ocistore_ocifile.ocitar import OCIFile
+from ocistore_ocifile.plugin import parse
+
+tar, tag = sys.argv[1], sys.argv[2]
+scheme = OCIFile()
+ref = parse(f"ocifile://{tar}:{tag}")
+with scheme.batch(ref):
+    content.push(scheme, ref, content.oci_image(f"proc-{tag}", layers=3))
+"""
+
+
+def test_two_processes_adding_to_one_tar_both_keep_their_image(tmp_path: Path) -> None:
+    tar = _tar_with(tmp_path, "base", content.oci_image("base"))
+    (tmp_path / f".{tar.name}.dead.tmp").write_bytes(b"left by a killed writer")
+    tags = [f"p{i}" for i in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-c", _ADDER, str(tar), tag]) for tag in tags]
+    assert [p.wait(timeout=120) for p in procs] == [0] * len(tags)
+    with Client() as client:
+        assert client.tag_list(f"ocifile://{tar}") == sorted(["base", *tags])
+        for tag in tags:
+            digest = content.oci_image(f"proc-{tag}", layers=3).digest
+            assert client.manifest_get(f"ocifile://{tar}:{tag}").digest == digest
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

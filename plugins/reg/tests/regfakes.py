@@ -21,6 +21,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,10 @@ class Reply:
     content_length: int | None = None
     chunked: bool = False  # no Content-Length: the body comes in chunked transfer encoding
     drop: bool = False  # hang up without answering
+    #: A body made while it is sent (endless, or trickled with sleeps between the pieces);
+    #: ``body`` is then ignored, and ``content_length`` (if any) is what the header claims.
+    stream: Callable[[], Iterator[bytes]] | None = None
+    delay: float = 0.0  # seconds of silence before the status line
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,8 @@ class FakeRegistry:
         self.mount_without_from = False
         self.delete_enabled = True
         self.tag_delete_supported = False
+        #: Bytes of ``Reply.stream`` bodies written before the client stopped reading.
+        self.streamed = 0
         self._injections: list[_Injection] = []
         self._lock = threading.RLock()
         self._tls_dir = tls_dir
@@ -438,8 +445,13 @@ def _handler_for(fake: FakeRegistry) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             seen = Seen(self.command, self.path, {k: v for k, v in self.headers.items()}, body)
             reply = fake.handle(seen)
+            if reply.delay:
+                time.sleep(reply.delay)
             if reply.drop:
                 self.close_connection = True
+                return
+            if reply.stream is not None:
+                self._stream(reply)
                 return
             self.send_response(reply.status)
             sent = reply.body if reply.body_sent is None else reply.body[: reply.body_sent]
@@ -464,6 +476,32 @@ def _handler_for(fake: FakeRegistry) -> type[BaseHTTPRequestHandler]:
             elif self.command != "HEAD":
                 self.wfile.write(sent)
             self.wfile.flush()
+
+        def _stream(self, reply: Reply) -> None:
+            assert reply.stream is not None
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            chunked = reply.content_length is None
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(reply.content_length))
+            self.send_header("Connection", "close")
+            self.close_connection = True
+            self.end_headers()
+            self.wfile.flush()
+            try:
+                for part in reply.stream():
+                    framed = b"%x\r\n%s\r\n" % (len(part), part) if chunked else part
+                    self.wfile.write(framed)
+                    self.wfile.flush()
+                    with fake._lock:
+                        fake.streamed += len(part)
+                if chunked:
+                    self.wfile.write(b"0\r\n\r\n")
+            except OSError:
+                pass  # the client stopped reading: what we want to see
 
         do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 

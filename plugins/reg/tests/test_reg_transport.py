@@ -338,6 +338,26 @@ def test_the_failed_hop_of_a_redirect_is_the_one_named() -> None:
     )
 
 
+def test_a_tls_connection_closed_with_a_client_certificate_hints_at_it() -> None:
+    """A TLS 1.3 server refusing our client certificate often shows only as EOF on first read."""
+    import ssl
+
+    eof = ssl.SSLEOFError(8, "EOF occurred in violation of protocol (_ssl.c:2427)")
+    closed = requests.exceptions.SSLError(urllib3.exceptions.SSLError(eof))
+    url = "https://registry.example/v2/a/manifests/v1"
+    error = transport_error(
+        closed, "GET manifest", url, "registry.example", method="GET", client_cert=True
+    )
+    assert classify(closed) is Failure.LOST
+    assert str(error).startswith(f"GET manifest: connection lost during GET {url}: EOF ")
+    assert error.hint is not None
+    assert "TLS connection was closed by registry.example" in error.hint
+    assert "client certificate" in error.hint
+    # Without a client certificate nothing points at one.
+    plain = transport_error(closed, "GET manifest", url, "registry.example", method="GET")
+    assert plain.hint is None
+
+
 def test_401_goes_to_the_authenticator_once_per_new_challenge(make_harness: MakeHarness) -> None:
     auth = StandInAuth(answers=[True, True, False])
     h = make_harness(auth=auth)

@@ -187,6 +187,17 @@ def tag_delete(p: argparse.ArgumentParser) -> None:
     p.add_argument("ref", metavar="REF", help="reference with the tag to remove")
 
 
+def scheme_new(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", help="the scheme's name and reference prefix")
+    p.add_argument(
+        "-C",
+        "--directory",
+        default=".",
+        metavar="DIR",
+        help="where to create ocistore-NAME/ (default: the current directory)",
+    )
+
+
 def repo_ls(p: argparse.ArgumentParser) -> None:
     p.add_argument("registry", metavar="REGISTRY", help="HOST[:PORT] (or a prefixed location)")
     p.add_argument("--limit", type=positive_int, metavar="N", help="ask for at most N names")

@@ -335,6 +335,14 @@ COMMANDS: tuple[Group | Command, ...] = (
                 "info:cmd_scheme_list",
                 aliases=("ls",),
             ),
+            Command(
+                "new",
+                "write a pip-installable scheme plugin skeleton that passes the kit's first checks",
+                "scaffold:cmd_scheme_new",
+                arguments.scheme_new,
+                epilog="example:\n  ocistore scheme new sqlite\n"
+                "  pip install -e 'ocistore-sqlite[test]'\n",
+            ),
         ),
     ),
     Command("version", "print versions of ocistore and its plugins", "info:cmd_version"),

@@ -104,7 +104,7 @@ def read_config(client: Client, ref: Ref, manifest: Manifest) -> dict[str, Any] 
             raw = reader.read()
     try:
         parsed = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return parsed if isinstance(parsed, dict) else None
 

@@ -14,7 +14,7 @@ fresh source reader streams into a fresh ``blob_put`` from byte 0.
 from __future__ import annotations
 
 import threading
-from typing import IO, TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal
 
 from ocistore.copy.progress import PROGRESS_STEP, Emitter, TrackingReader
 from ocistore.copy.retry import Retrier, RetryPolicy
@@ -126,7 +126,7 @@ class BlobTransfer:
 
         with self._src_scheme.blob_get(self.source, digest, size=size) as reader:
             tracking = TrackingReader(reader, on_bytes=on_bytes, cancelled=self._cancelled)
-            self._tgt_scheme.blob_put(target, digest, cast("IO[bytes]", tracking), size)
+            self._tgt_scheme.blob_put(target, digest, tracking, size)
             # The target may stop reading at the promised length; finish the source's own
             # size and digest check regardless.
             reader.verify_to_end()

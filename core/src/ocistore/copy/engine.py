@@ -178,8 +178,11 @@ class _Copy:
         failed = what.split(" ", 1)[-1]
         # The retrier's note ("gave up after 3 attempts") belongs in the one-line message.
         notes = "; ".join(getattr(error, "__notes__", ()))
+        from ocistore.copy.blame import describe
+
+        detail = describe(error, (self.job.src_scheme, self.job.tgt_scheme))
         return CopyError(
-            f"copying {self.job.source} to {self.job.target} failed at {what}: {error}"
+            f"copying {self.job.source} to {self.job.target} failed at {what}: {detail}"
             + (f" ({notes})" if notes else ""),
             ref=failed if "@" in failed else str(self.job.source),
             digest=failed.rsplit("@", 1)[1] if "@" in failed else None,

@@ -15,14 +15,13 @@ which is why those always recurse).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ocistore.copy.progress import Emitter
 from ocistore.copy.retry import Retrier
 from ocistore.copy.schedule import Scheduler, Task
 from ocistore.copy.sparse import PlatformFilter
-from ocistore.errors import DigestMismatchError, ManifestError, NotFoundError
+from ocistore.errors import DigestMismatchError, ManifestError, NotFoundError, OCIStoreError
 from ocistore.mediatype import (
     DOCKER_SCHEMA1,
     DOCKER_SCHEMA1_SIGNED,
@@ -39,30 +38,64 @@ if TYPE_CHECKING:
     from ocistore.ref import Ref
     from ocistore.scheme import Scheme
 
-__all__ = ["Job", "Node", "Planner"]
+__all__ = ["MAX_INDEX_DEPTH", "Job", "Node", "Planner"]
+
+#: How deep indexes of indexes are followed (as for the client's platform resolution). Real
+#: images use one or two levels; a hostile source could nest thousands, which would otherwise
+#: exhaust the stack when the graph is finalised.
+MAX_INDEX_DEPTH = 16
 
 _MANIFESTS = MANIFEST_TYPES | {DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED}
 
 
-@dataclass
+# Job, Node and _Read are plain classes with slots, not dataclasses: every copy imports this
+# module on its way to the first request, creating a dataclass costs ~0.4 ms, and nothing here
+# compares, copies or prints these records.
+
+
 class Job:
     """Everything about one copy that does not change while it runs (the emitter and the
     retrier are shared, thread-safe services)."""
 
-    src_scheme: Scheme
-    source: Ref
-    tgt_scheme: Scheme
-    target: Ref
-    options: CopyOptions
-    emitter: Emitter
-    cancelled: threading.Event
-    retrier: Retrier
-    push_first: bool
-    recursive: bool
-    platforms: PlatformFilter = field(init=False)
+    __slots__ = (
+        "cancelled",
+        "emitter",
+        "options",
+        "platforms",
+        "push_first",
+        "recursive",
+        "retrier",
+        "source",
+        "src_scheme",
+        "target",
+        "tgt_scheme",
+    )
 
-    def __post_init__(self) -> None:
-        self.platforms = PlatformFilter(self.options.platforms)
+    def __init__(
+        self,
+        *,
+        src_scheme: Scheme,
+        source: Ref,
+        tgt_scheme: Scheme,
+        target: Ref,
+        options: CopyOptions,
+        emitter: Emitter,
+        cancelled: threading.Event,
+        retrier: Retrier,
+        push_first: bool,
+        recursive: bool,
+    ) -> None:
+        self.src_scheme = src_scheme
+        self.source = source
+        self.tgt_scheme = tgt_scheme
+        self.target = target
+        self.options = options
+        self.emitter = emitter
+        self.cancelled = cancelled
+        self.retrier = retrier
+        self.push_first = push_first
+        self.recursive = recursive
+        self.platforms = PlatformFilter(options.platforms)
 
     @property
     def src_repo(self) -> Ref:
@@ -73,35 +106,61 @@ class Job:
         return self.target.bare()
 
 
-@dataclass(eq=False)
 class Node:
     """One source manifest (by digest) and what copying it involves."""
 
-    digest: Digest
-    media_type: str
-    size: int | None = None
-    #: An index entry of unknown type: a manifest or a blob, found out by reading it.
-    probe: bool = False
-    manifest: Manifest | None = None
-    #: The target has it and the copy does not recurse: nothing to read or push.
-    present: bool = False
-    #: A probed entry that turned out to be a blob.
-    is_blob: bool = False
-    children: list[Digest] = field(default_factory=list)
-    #: Positions of the index entries kept by the platform filter.
-    kept: list[int] = field(default_factory=list)
-    #: An index that lost entries to the platform filter.
-    filtered: bool = False
-    blobs: list[Descriptor] = field(default_factory=list)
-    referrers: list[Digest] = field(default_factory=list)
-    parents: list[Digest] = field(default_factory=list)
-    subjects: list[Digest] = field(default_factory=list)
-    # Roles at the target: the copy's top reference, digest tags, referrer (by digest).
-    top: bool = False
-    tags: list[str] = field(default_factory=list)
-    referrer: bool = False
-    #: What is pushed: the manifest itself, or its sparse rewrite.
-    final: Manifest | None = None
+    __slots__ = (
+        "blobs",
+        "children",
+        "depth",
+        "digest",
+        "filtered",
+        "final",
+        "is_blob",
+        "kept",
+        "manifest",
+        "media_type",
+        "parents",
+        "present",
+        "probe",
+        "referrer",
+        "referrers",
+        "size",
+        "subjects",
+        "tags",
+        "top",
+    )
+
+    def __init__(
+        self, digest: Digest, media_type: str, size: int | None = None, *, probe: bool = False
+    ) -> None:
+        self.digest = digest
+        self.media_type = media_type
+        self.size = size
+        #: An index entry of unknown type: a manifest or a blob, found out by reading it.
+        self.probe = probe
+        self.manifest: Manifest | None = None
+        #: The target has it and the copy does not recurse: nothing to read or push.
+        self.present = False
+        #: A probed entry that turned out to be a blob.
+        self.is_blob = False
+        self.children: list[Digest] = []
+        #: Positions of the index entries kept by the platform filter.
+        self.kept: list[int] = []
+        #: An index that lost entries to the platform filter.
+        self.filtered = False
+        self.blobs: list[Descriptor] = []
+        self.referrers: list[Digest] = []
+        self.parents: list[Digest] = []
+        self.subjects: list[Digest] = []
+        # Roles at the target: the copy's top reference, digest tags, referrer (by digest).
+        self.top = False
+        self.tags: list[str] = []
+        self.referrer = False
+        #: What is pushed: the manifest itself, or its sparse rewrite.
+        self.final: Manifest | None = None
+        #: Index levels above this node on the path that found it (the top is 0).
+        self.depth = 0
 
     @property
     def child_only(self) -> bool:
@@ -109,12 +168,21 @@ class Node:
         return not (self.top or self.tags or self.referrer)
 
 
-@dataclass
 class _Read:
-    manifest: Manifest | None = None
-    referrers: list[Descriptor] = field(default_factory=list)
-    present: bool = False
-    blob: bool = False
+    __slots__ = ("blob", "manifest", "present", "referrers")
+
+    def __init__(
+        self,
+        *,
+        manifest: Manifest | None = None,
+        referrers: list[Descriptor] | None = None,
+        present: bool = False,
+        blob: bool = False,
+    ) -> None:
+        self.manifest = manifest
+        self.referrers = referrers if referrers is not None else []
+        self.present = present
+        self.blob = blob
 
 
 class Planner:
@@ -233,6 +301,13 @@ class Planner:
                 continue
             node.kept.append(i)
             child, fresh = self._link(entry)
+            if fresh:
+                child.depth = node.depth + 1
+                if child.depth > MAX_INDEX_DEPTH:
+                    raise OCIStoreError(
+                        f"index {node.digest} in {self.job.src_repo}: indexes nested more than "
+                        f"{MAX_INDEX_DEPTH} deep (real images use one or two levels)"
+                    )
             if node.digest not in child.parents:
                 child.parents.append(node.digest)
             if entry.digest not in node.children:

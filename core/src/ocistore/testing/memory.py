@@ -12,9 +12,9 @@ from __future__ import annotations
 import io
 import threading
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
-from ocistore.blob import CHUNK_SIZE, BlobReader
+from ocistore.blob import CHUNK_SIZE, BlobReader, RawStream
 from ocistore.descriptor import Descriptor
 from ocistore.digest import Digest, Hasher
 from ocistore.errors import (
@@ -24,6 +24,7 @@ from ocistore.errors import (
     MissingDigestError,
     MissingTagError,
     RepositoryNotFoundError,
+    ShortReadError,
     SizeLimitExceededError,
     TagNotFoundError,
 )
@@ -31,13 +32,13 @@ from ocistore.hookspecs import hookimpl
 from ocistore.manifest import Manifest
 from ocistore.mediatype import OCTET_STREAM
 from ocistore.ref import Ref, parse_path_reference
-from ocistore.scheme import SchemeBase, SchemeInfo, SchemeSpec
+from ocistore.scheme import SchemeBase, SchemeInfo, SchemeSpec, page_names
 
 if TYPE_CHECKING:
     from ocistore.plugins import SchemeRegistry
     from ocistore.settings import Settings
 
-__all__ = ["MemoryPlugin", "MemoryScheme", "parse"]
+__all__ = ["MemoryPlugin", "MemoryScheme", "MemoryTamper", "parse"]
 
 _MAX_BLOB = 256 * 1024 * 1024
 
@@ -45,7 +46,8 @@ _MAX_BLOB = 256 * 1024 * 1024
 @dataclass
 class _Repo:
     blobs: dict[Digest, bytes] = field(default_factory=dict)
-    manifests: dict[Digest, Manifest] = field(default_factory=dict)
+    #: Exact bytes and media type, parsed (and so verified) again on every read.
+    manifests: dict[Digest, tuple[bytes, str]] = field(default_factory=dict)
     tags: dict[str, Digest] = field(default_factory=dict)
 
 
@@ -63,6 +65,8 @@ class MemoryScheme(SchemeBase):
     name = "memory"
 
     def __init__(self, settings: Settings | None = None) -> None:
+        if settings is not None:
+            settings.scheme_options("memory", known=())  # it has none: refuse any
         self.settings = settings
 
     def info(self) -> SchemeInfo:
@@ -94,6 +98,7 @@ class MemoryScheme(SchemeBase):
         data = self._repo(ref).blobs.get(digest)
         if data is None:
             raise BlobNotFoundError(f"blob {digest} not found in {ref.location}")
+        # The reader checks the stored bytes against the digest asked for: never trust storage.
         return BlobReader(io.BytesIO(data), digest=digest, size=size, name=f"blob {digest}")
 
     def blob_head(self, ref: Ref, digest: Digest) -> Descriptor:
@@ -103,7 +108,7 @@ class MemoryScheme(SchemeBase):
         return Descriptor(OCTET_STREAM, digest, len(data))
 
     def blob_put(
-        self, ref: Ref, digest: Digest | None, reader: IO[bytes], length: int | None
+        self, ref: Ref, digest: Digest | None, reader: RawStream, length: int | None
     ) -> tuple[Digest, int]:
         hasher = digest.hasher() if digest else Hasher()
         buf = bytearray()
@@ -118,9 +123,9 @@ class MemoryScheme(SchemeBase):
                 f"blob put to {ref.location}: expected {digest}, got {actual}"
             )
         if length is not None and len(buf) != length:
-            raise SizeLimitExceededError(
-                f"blob put to {ref.location}: expected {length} bytes, got {len(buf)}"
-            )
+            # The declared length is a promise like the digest; nothing is stored on a mismatch.
+            error = ShortReadError if len(buf) < length else SizeLimitExceededError
+            raise error(f"blob put to {ref.location}: expected {length} bytes, got {len(buf)}")
         with _LOCK:
             self._repo(ref, create=True).blobs[actual] = bytes(buf)
         return actual, len(buf)
@@ -140,16 +145,18 @@ class MemoryScheme(SchemeBase):
     # -- manifests ----------------------------------------------------------------------------
     def _resolve(self, ref: Ref) -> Manifest:
         repo = self._repo(ref)
-        if ref.digest is not None:
-            found = repo.manifests.get(ref.digest)
-            if found is None:
-                raise ManifestNotFoundError(f"manifest {ref.digest} not found in {ref.location}")
-            return found
-        tag = ref.tag or "latest"
-        digest = repo.tags.get(tag)
+        digest = ref.digest
         if digest is None:
-            raise ManifestNotFoundError(f"tag {tag!r} not found in {ref.location}")
-        return repo.manifests[digest]
+            tag = ref.tag or "latest"
+            digest = repo.tags.get(tag)
+            if digest is None:
+                raise ManifestNotFoundError(f"tag {tag!r} not found in {ref.location}")
+        found = repo.manifests.get(digest)
+        if found is None:
+            raise ManifestNotFoundError(f"manifest {digest} not found in {ref.location}")
+        raw, media_type = found
+        # Parsed against the digest it was looked up by: stored bytes that changed fail here.
+        return Manifest.from_bytes(raw, media_type=media_type, expected_digest=digest)
 
     def manifest_get(self, ref: Ref) -> Manifest:
         return self._resolve(ref)
@@ -163,7 +170,7 @@ class MemoryScheme(SchemeBase):
             raise DigestMismatchError(f"manifest put to {ref}: content hashes to {manifest.digest}")
         with _LOCK:
             repo = self._repo(ref, create=True)
-            repo.manifests[manifest.digest] = manifest
+            repo.manifests[manifest.digest] = (manifest.raw, manifest.media_type)
             if ref.tag:
                 repo.tags[ref.tag] = manifest.digest
             elif ref.digest is None and not child:
@@ -181,10 +188,7 @@ class MemoryScheme(SchemeBase):
 
     # -- tags, referrers, repositories ---------------------------------------------------------
     def tag_list(self, ref: Ref, *, limit: int | None = None, last: str | None = None) -> list[str]:
-        tags = sorted(self._repo(ref).tags)
-        if last:
-            tags = [t for t in tags if t > last]
-        return tags[:limit] if limit is not None else tags
+        return page_names(self._repo(ref).tags, limit=limit, last=last)
 
     def tag_delete(self, ref: Ref) -> None:
         if not ref.tag:
@@ -201,7 +205,8 @@ class MemoryScheme(SchemeBase):
         except RepositoryNotFoundError:
             return []
         out = []
-        for man in list(repo.manifests.values()):
+        for raw, media_type in list(repo.manifests.values()):
+            man = Manifest.from_bytes(raw, media_type=media_type)
             if man.subject is not None and man.subject.digest == digest:
                 desc = man.referrer_descriptor()
                 if artifact_type is None or desc.artifact_type == artifact_type:
@@ -211,10 +216,21 @@ class MemoryScheme(SchemeBase):
     def repo_list(
         self, ref: Ref, *, limit: int | None = None, last: str | None = None
     ) -> list[str]:
-        names = sorted(_STORES)
-        if last:
-            names = [n for n in names if n > last]
-        return names[:limit] if limit is not None else names
+        return page_names(_STORES, limit=limit, last=last)
+
+
+class MemoryTamper:
+    """Changes stored bytes behind the scheme's back: the conformance kit's ``tamper`` fixture
+    (:class:`ocistore.testing.conformance.Tamper`), to prove that reads verify."""
+
+    def blob(self, ref: Ref, digest: Digest, data: bytes) -> None:
+        with _LOCK:
+            _STORES[ref.path].blobs[digest] = data
+
+    def manifest(self, ref: Ref, digest: Digest, raw: bytes) -> None:
+        with _LOCK:
+            repo = _STORES[ref.path]
+            repo.manifests[digest] = (raw, repo.manifests[digest][1])
 
 
 class MemoryPlugin:

@@ -4,6 +4,9 @@ A blob is only ever created by renaming a complete, fsynced, verified temp file 
 ``blobs/<alg>/<encoded>``, so a file with a digest name always holds exactly that content (unless
 something outside ocistore wrote it, which is why reads verify as well). A put that fails for any
 reason, including a wrong digest or size, removes its temp file before raising.
+
+Blob files are opened without following links (``open_inside``): a link under ``blobs/`` is
+refused on reads and replaced by real content on writes, never followed out of the layout.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import contextlib
 import errno
 import os
 import secrets
+import stat
 from collections.abc import Callable
+from typing import BinaryIO
 
 from ocistore.blob import BlobReader, RawStream
 from ocistore.digest import Digest, Hasher
@@ -23,7 +28,7 @@ from ocistore.errors import (
     SizeLimitExceededError,
     TransportError,
 )
-from ocistore_ocidir.fsutil import fsync_dir, open_temp, remove_quietly
+from ocistore_ocidir.fsutil import fsync_dir, open_inside, open_temp, remove_quietly
 from ocistore_ocidir.layout import Layout
 from ocistore_ocidir.oserrors import describe_oserror
 
@@ -53,6 +58,15 @@ def _read_into(reader: RawStream, view: memoryview) -> int:
     return len(data)
 
 
+def _hash_file(path: os.PathLike[str] | str, algorithm: str) -> Digest:
+    hasher = Hasher(algorithm)
+    buf = memoryview(bytearray(BUFFER_SIZE))
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            hasher.update(buf[:n])
+    return hasher.digest()
+
+
 def _enforces(reader: RawStream, digest: Digest) -> bool:
     """``reader`` raises at its end unless it hashes to ``digest``, and cannot be rewound."""
     if getattr(reader, "enforced_digest", None) != digest:
@@ -74,32 +88,36 @@ class BlobStore:
         return BlobNotFoundError(f"blob {digest} not found in OCI layout {self.layout} (no {rel})")
 
     # -- reading --------------------------------------------------------------------------------
-    def size(self, digest: Digest) -> int:
-        """Size of the blob file; ``BlobNotFoundError`` when absent."""
+    def _where(self, digest: Digest) -> str:
+        return f"{self.layout.relative(self.layout.blob_path(digest))} in OCI layout {self.layout}"
+
+    def _open(self, digest: Digest) -> BinaryIO:
         try:
-            return self.layout.blob_path(digest).stat().st_size
+            return open_inside(self.layout.blob_path(digest), self._where(digest))
         except FileNotFoundError:
             raise self._missing(digest) from None
 
+    def size(self, digest: Digest) -> int:
+        """Size of the blob file; ``BlobNotFoundError`` when absent."""
+        with self._open(digest) as fh:
+            return os.fstat(fh.fileno()).st_size
+
     def _intact(self, digest: Digest) -> bool:
-        """Whether the stored file still hashes to its name (one read, no write)."""
-        hasher = digest.hasher()
-        buf = memoryview(bytearray(BUFFER_SIZE))
-        with open(self.layout.blob_path(digest), "rb", buffering=0) as fh:
-            while n := fh.readinto(buf):
-                hasher.update(buf[:n])
-        return hasher.digest() == digest
+        """Whether the stored file is a real file that still hashes to its name (one read)."""
+        if not self.exists(digest):
+            return False  # a link or a special file: replaced by real content
+        return _hash_file(self.layout.blob_path(digest), digest.algorithm) == digest
 
     def exists(self, digest: Digest) -> bool:
-        return self.layout.blob_path(digest).is_file()
+        """Whether a regular blob file is there (a link in its place does not count)."""
+        try:
+            return stat.S_ISREG(os.lstat(self.layout.blob_path(digest)).st_mode)
+        except FileNotFoundError:
+            return False
 
     def open(self, digest: Digest, size: int | None = None) -> BlobReader:
         """A reader that fails at end of stream unless the content matches digest and size."""
-        path = self.layout.blob_path(digest)
-        try:
-            fh = path.open("rb")
-        except FileNotFoundError:
-            raise self._missing(digest) from None
+        fh = self._open(digest)
         if size is None:
             size = os.fstat(fh.fileno()).st_size
         return BlobReader(
@@ -109,11 +127,7 @@ class BlobStore:
     def read_bytes(self, digest: Digest, limit: int) -> bytes:
         """The whole (small) blob, verified; over ``limit`` bytes is refused before reading."""
         path = self.layout.blob_path(digest)
-        try:
-            fh = path.open("rb")
-        except FileNotFoundError:
-            raise self._missing(digest) from None
-        with fh:
+        with self._open(digest) as fh:
             size = os.fstat(fh.fileno()).st_size
             if size > limit:
                 raise SizeLimitExceededError(
@@ -150,7 +164,7 @@ class BlobStore:
             if claim is not None:
                 claim(digest)
             with contextlib.suppress(FileNotFoundError):  # deleted meanwhile: upload it
-                size = self.layout.blob_path(digest).stat().st_size
+                size = os.lstat(self.layout.blob_path(digest)).st_size
                 if length in (None, size) and self._intact(digest):
                     return digest, size
         algorithm = digest.algorithm if digest is not None else "sha256"
@@ -225,7 +239,9 @@ class BlobStore:
         links are not allowed) streams through :meth:`put` and is verified like any upload.
         """
         src = source.layout.blob_path(digest)
-        if not src.is_file():
+        if not source.exists(digest):
+            with source._open(digest):  # says what is wrong: missing, a link, a special file
+                pass
             raise source._missing(digest)
         if self.exists(digest):
             return "exists"
@@ -240,6 +256,14 @@ class BlobStore:
                 self.put(reader, digest, reader.size)
             return "copy"
         try:
+            # the source is another layout, which may be damaged or hostile: a link shares its
+            # bytes, so they are verified first, like a copy's (one read, no write)
+            actual = _hash_file(tmp, digest.algorithm)
+            if actual != digest:
+                raise DigestMismatchError(
+                    f"{source._where(digest)} is corrupt: content hashes to {actual}; "
+                    f"not linked into OCI layout {self.layout}"
+                )
             os.replace(tmp, self.layout.blob_path(digest))
         except BaseException:
             remove_quietly(tmp)

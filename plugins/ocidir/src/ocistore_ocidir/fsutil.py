@@ -8,6 +8,10 @@ otherwise still hold in memory.
 
 Temp files are named ``.<hint>.<random>.tmp`` so that garbage collection recognises the ones a
 crashed writer left behind, and so that no temp name can ever be mistaken for a digest.
+
+Reads of a layout's own files go through :func:`open_inside`: a layout handed to us may be
+hostile, so a symbolic link (which could point anywhere: ``/etc/shadow``, ``/dev/zero``) or
+anything that is not a regular file (a FIFO would block forever) is refused, never followed.
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ import contextlib
 import errno
 import os
 import secrets
+import stat
 from pathlib import Path
 from typing import BinaryIO
+
+from ocistore.errors import LayoutError, SizeLimitExceededError
 
 __all__ = [
     "FILE_MODE",
@@ -25,7 +32,9 @@ __all__ = [
     "atomic_write",
     "fsync_dir",
     "is_temp_name",
+    "open_inside",
     "open_temp",
+    "read_inside",
     "remove_quietly",
 ]
 
@@ -37,6 +46,44 @@ FILE_MODE = 0o666
 def is_temp_name(name: str) -> bool:
     """Whether ``name`` is one of our temp files (hidden, ``.tmp`` suffix)."""
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+def open_inside(path: Path, where: str) -> BinaryIO:
+    """Open a layout file for reading, refusing symbolic links and non-regular files.
+
+    ``FileNotFoundError`` passes through (callers say what is missing); ``where`` names the file
+    in the ``LayoutError`` for a link or a special file.
+    """
+    flags = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise LayoutError(
+                f"{where} is a symbolic link; ocidir does not follow links out of a layout"
+            ) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise LayoutError(f"{where} is {kind}")
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_inside(path: Path, limit: int, where: str) -> bytes:
+    """The whole of a small layout file (:func:`open_inside`), refused over ``limit`` bytes."""
+    with open_inside(path, where) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        data = fh.read(limit + 1) if size <= limit else b""
+    if size > limit or len(data) > limit:
+        raise SizeLimitExceededError(f"{where} is {size} bytes, over the {limit} byte limit")
+    return data
 
 
 def open_temp(directory: Path, hint: str) -> tuple[BinaryIO, Path]:

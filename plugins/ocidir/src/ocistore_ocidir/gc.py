@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from ocistore.digest import Digest
-from ocistore.errors import LayoutError
+from ocistore.errors import LayoutError, SizeLimitExceededError
 from ocistore.manifest import MAX_MANIFEST_SIZE
 from ocistore.mediatype import MANIFEST_TYPES
-from ocistore_ocidir.fsutil import fsync_dir, is_temp_name
-from ocistore_ocidir.index import Index
+from ocistore_ocidir.fsutil import fsync_dir, is_temp_name, read_inside
+from ocistore_ocidir.index import MAX_INDEX_SIZE, Index
 from ocistore_ocidir.layout import GC_LOCK, INDEX_FILE, LAYOUT_FILE, Layout
 from ocistore_ocidir.locking import SharedExclusiveLock
 
@@ -67,14 +67,16 @@ def _children(layout: Layout, desc: dict[str, Any]) -> list[tuple[dict[str, Any]
     try:
         digest = Digest.parse(str(desc.get("digest")))
         path = layout.blob_path(digest)
-        if path.stat().st_size > MAX_MANIFEST_SIZE:
+        if os.lstat(path).st_size > MAX_MANIFEST_SIZE:
             return []
-        doc = json.loads(path.read_bytes())
+        doc = json.loads(read_inside(path, MAX_MANIFEST_SIZE, layout.relative(path)))
     except FileNotFoundError:
         return []  # sparse layout: a child that was never copied
+    except (LayoutError, SizeLimitExceededError):
+        return []  # a link or a special file where a blob should be: not followed, a leaf
     except OSError as e:
         raise _AbortError(f"cannot read {desc.get('digest')}: {e}") from e
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return []  # not JSON (or an unparsable digest): a leaf
     if not isinstance(doc, dict):
         return []
@@ -106,21 +108,20 @@ def collect(layout: Layout) -> GCReport:
     """Remove what index.json cannot reach. The caller holds the GC lock exclusively."""
     report = GCReport()
     try:
-        raw = layout.index_file.read_bytes()
-        index = Index.parse(raw, f"{layout}/{INDEX_FILE}")
+        where = f"{layout}/{INDEX_FILE}"
+        index = Index.parse(read_inside(layout.index_file, MAX_INDEX_SIZE, where), where)
         marked = _mark(layout, index)
+        algorithms = [a for a in Digest.supported_algorithms() if layout.check_blob_dir(a)]
     except FileNotFoundError:
         report.skipped = "no index.json"
         return report
-    except (LayoutError, _AbortError, OSError) as e:
+    except (LayoutError, SizeLimitExceededError, _AbortError, OSError) as e:
         report.skipped = str(e)
         log.warning("ocidir: not collecting garbage in %s: %s", layout, e)
         return report
     report.marked = len(marked)
-    for algorithm in Digest.supported_algorithms():
+    for algorithm in algorithms:  # real directories only: a link would sweep another directory
         directory = layout.blob_dir(algorithm)
-        if not directory.is_dir():
-            continue
         removed_here = False
         for item in os.scandir(directory):
             if item.is_dir(follow_symlinks=False):

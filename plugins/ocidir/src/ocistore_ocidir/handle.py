@@ -18,19 +18,15 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import TYPE_CHECKING
 
 from ocistore.digest import Digest
 from ocistore_ocidir.blobs import BlobStore
 from ocistore_ocidir.index import Index, IndexFile
 from ocistore_ocidir.layout import INDEX_FILE, INDEX_LOCK, Layout
-from ocistore_ocidir.locking import index_lock
+from ocistore_ocidir.locking import IndexLock
 from ocistore_ocidir.ops import IndexOp, OpEnv
 from ocistore_ocidir.referrers import FallbackIndexes
 from ocistore_ocidir.session import IndexSession
-
-if TYPE_CHECKING:
-    from filelock import FileLock
 
 __all__ = ["LayoutHandle"]
 
@@ -50,10 +46,10 @@ class LayoutHandle:
         self._holds = 0  # open hold_lock blocks
 
     @functools.cached_property
-    def lock(self) -> FileLock:
-        """The cross-process index lock, made on first write (reads never need it: index.json
+    def lock(self) -> IndexLock:
+        """The cross-process index lock, made on first acquire (reads never need it: index.json
         is only ever replaced whole, by rename)."""
-        return index_lock(self.layout.root / INDEX_LOCK)
+        return IndexLock(self.layout.root / INDEX_LOCK)
 
     # -- reading ----------------------------------------------------------------------------------
     def view(self) -> Index:

@@ -21,23 +21,34 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ocistore.descriptor import Descriptor
 from ocistore.digest import Digest
-from ocistore.errors import LayoutError, ManifestInvalidError
+from ocistore.errors import LayoutError, ManifestInvalidError, SizeLimitExceededError
+from ocistore.lazyre import LazyPattern
 from ocistore.mediatype import OCI_INDEX
-from ocistore_ocidir.fsutil import atomic_write
+from ocistore_ocidir.fsutil import atomic_write, open_inside, read_inside
 
-__all__ = ["REF_NAME", "Index", "IndexFile", "IndexStats", "Snapshot", "tag_of_name"]
+__all__ = [
+    "MAX_INDEX_SIZE",
+    "REF_NAME",
+    "Index",
+    "IndexFile",
+    "IndexStats",
+    "Snapshot",
+    "tag_of_name",
+]
+
+#: The largest index.json read into memory: about a million tags. A bigger one (or a link to
+#: ``/dev/zero``) is refused before it is read, so a hostile layout cannot exhaust memory.
+MAX_INDEX_SIZE = 256 * 1024 * 1024
 
 REF_NAME = "org.opencontainers.image.ref.name"
-_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+_TAG = LazyPattern(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
 
 Entry = dict[str, Any]
 
@@ -118,7 +129,7 @@ class Index:
         """Parse ``raw``; anything that is not an index object is a ``LayoutError`` naming it."""
         try:
             doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
             raise LayoutError(f"{where} is not valid JSON: {e}") from None
         if not isinstance(doc, dict):
             raise LayoutError(f"{where} is not a JSON object")
@@ -287,19 +298,27 @@ class IndexStats:
 RACY_NS = 3_000_000_000
 
 
-@dataclass(frozen=True)
+# Plain classes (treat as immutable), not dataclasses: this module is on every layout
+# command's start-up path, and nothing compares or copies these.
 class Snapshot:
     """One version of index.json: its bytes (``None``: no file) and their shared parse."""
 
-    raw: bytes | None
-    index: Index
+    __slots__ = ("index", "raw")
+
+    def __init__(self, raw: bytes | None, index: Index) -> None:
+        self.raw = raw
+        self.index = index
 
 
-@dataclass(frozen=True)
 class _Cached:
-    signature: tuple[int, int, int, int]
-    settled: bool  # old enough, when read, for the signature to identify it
-    snapshot: Snapshot
+    __slots__ = ("settled", "signature", "snapshot")
+
+    def __init__(
+        self, signature: tuple[int, int, int, int], settled: bool, snapshot: Snapshot
+    ) -> None:
+        self.signature = signature
+        self.settled = settled  # old enough, when read, for the signature to identify it
+        self.snapshot = snapshot
 
 
 class IndexFile:
@@ -320,7 +339,7 @@ class IndexFile:
     def read_raw(self) -> bytes | None:
         """The current bytes, or ``None`` if there is no index.json yet."""
         try:
-            return self.path.read_bytes()
+            return read_inside(self.path, MAX_INDEX_SIZE, self.where)
         except FileNotFoundError:
             return None
 
@@ -338,7 +357,7 @@ class IndexFile:
         callers can tell "unchanged" by identity.
         """
         try:
-            fh = self.path.open("rb")
+            fh = open_inside(self.path, self.where)
         except FileNotFoundError:
             return Snapshot(None, Index.empty())
         with fh:
@@ -348,7 +367,13 @@ class IndexFile:
             cached = self._cache
             if cached is not None and cached.settled and cached.signature == signature:
                 return cached.snapshot
-            raw = fh.read()
+            if st.st_size > MAX_INDEX_SIZE:
+                raise SizeLimitExceededError(
+                    f"{self.where} is {st.st_size} bytes, over the {MAX_INDEX_SIZE} byte limit"
+                )
+            raw = fh.read(MAX_INDEX_SIZE + 1)
+            if len(raw) > MAX_INDEX_SIZE:
+                raise SizeLimitExceededError(f"{self.where} grew past {MAX_INDEX_SIZE} bytes")
         if cached is not None and cached.snapshot.raw == raw:
             snapshot = cached.snapshot
         else:

@@ -6,6 +6,11 @@ a layout whose ``oci-layout`` file is missing but whose ``index.json`` exists is
 because some exporters forget the former) and strict where guessing would be unsafe: a layout
 version other than 1.0.0 is refused, since its files may mean something else.
 
+A layout may come from anyone, so nothing in it is followed out of it: ``blobs/`` and
+``blobs/<alg>/`` must be real directories (a link there would make reads, writes and garbage
+collection act on another directory), and files are opened without following links
+(:func:`~ocistore_ocidir.fsutil.open_inside`).
+
 Two hidden lock files of ours may also live at the top (:data:`INDEX_LOCK`, :data:`GC_LOCK`);
 readers ignore unknown files (image-spec), and skopeo and umoci were checked to do so.
 """
@@ -13,12 +18,14 @@ readers ignore unknown files (image-spec), and skopeo and umoci were checked to 
 from __future__ import annotations
 
 import json
+import os
+import stat
 import threading
 from pathlib import Path
 
 from ocistore.digest import Digest
 from ocistore.errors import LayoutError, LayoutNotFoundError
-from ocistore_ocidir.fsutil import atomic_write, fsync_dir
+from ocistore_ocidir.fsutil import atomic_write, fsync_dir, read_inside
 
 __all__ = [
     "BLOBS_DIR",
@@ -35,6 +42,8 @@ INDEX_FILE = "index.json"
 BLOBS_DIR = "blobs"
 LAYOUT_VERSION = "1.0.0"
 LAYOUT_BYTES = b'{"imageLayoutVersion":"1.0.0"}'
+#: oci-layout is one small object; more than this is not a layout file.
+_LAYOUT_FILE_LIMIT = 64 * 1024
 #: Exclusive lock around every read-modify-write of index.json (see ``locking``).
 INDEX_LOCK = ".ocistore-index.lock"
 #: Shared while a process writes or holds ``gc_lock``, exclusive while it collects garbage.
@@ -53,6 +62,7 @@ class Layout:
         self.root = Path(path).absolute()
         self._checked = False
         self._mutex = threading.Lock()
+        self._real_dirs: set[str] = set()  # algorithms whose blob directory was checked
 
     def __str__(self) -> str:
         return self.path
@@ -73,8 +83,29 @@ class Layout:
         return self.root / BLOBS_DIR / algorithm
 
     def blob_path(self, digest: Digest) -> Path:
-        """``blobs/<alg>/<encoded>``; safe because ``Digest`` validated both parts already."""
+        """``blobs/<alg>/<encoded>``; safe because ``Digest`` validated both parts already, and
+        the directories on the way are checked to be real ones (:meth:`check_blob_dir`)."""
+        if digest.algorithm not in self._real_dirs:
+            self.check_blob_dir(digest.algorithm)
         return self.root / BLOBS_DIR / digest.algorithm / digest.encoded
+
+    def check_blob_dir(self, algorithm: str) -> bool:
+        """Whether ``blobs/<alg>`` is a directory; ``LayoutError`` if it or ``blobs`` is a
+        symbolic link (which could lead reads, writes and deletes out of the layout)."""
+        for path in (self.blobs_root, self.blob_dir(algorithm)):
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                return False
+            if stat.S_ISLNK(mode):
+                raise LayoutError(
+                    f"OCI layout {self.path}: {self.relative(path)} is a symbolic link; "
+                    "ocidir does not follow links out of a layout"
+                )
+            if not stat.S_ISDIR(mode):
+                return False  # what then fails names the file (an OSError, translated)
+        self._real_dirs.add(algorithm)
+        return True
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the layout, for messages (``blobs/sha256/ab…``)."""
@@ -87,14 +118,14 @@ class Layout:
     def _read_version(self) -> str | None:
         """The declared version, or ``None`` when there is no ``oci-layout`` file."""
         try:
-            raw = self.layout_file.read_bytes()
+            raw = read_inside(
+                self.layout_file, _LAYOUT_FILE_LIMIT, f"OCI layout {self.path}: {LAYOUT_FILE}"
+            )
         except FileNotFoundError:
             return None
-        except IsADirectoryError:
-            raise LayoutError(f"OCI layout {self.path}: {LAYOUT_FILE} is a directory") from None
         try:
             doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
             raise LayoutError(f"OCI layout {self.path}: {LAYOUT_FILE} is not JSON: {e}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("imageLayoutVersion"), str):
             raise LayoutError(
@@ -151,7 +182,8 @@ class Layout:
     def ensure_blob_dir(self, algorithm: str) -> Path:
         """``blobs/<alg>``, created (and made durable) on first use."""
         directory = self.blob_dir(algorithm)
-        if not directory.is_dir():
+        if not self.check_blob_dir(algorithm):
             directory.mkdir(parents=True, exist_ok=True)
             fsync_dir(directory.parent)
+            self.check_blob_dir(algorithm)
         return directory

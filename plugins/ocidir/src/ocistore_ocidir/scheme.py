@@ -35,7 +35,7 @@ from ocistore.errors import (
 )
 from ocistore.manifest import MAX_MANIFEST_SIZE, Manifest
 from ocistore.mediatype import OCTET_STREAM
-from ocistore.scheme import SchemeBase, SchemeInfo
+from ocistore.scheme import SchemeBase, SchemeInfo, page_names
 from ocistore_ocidir.gc import GCReport, GCTracker
 from ocistore_ocidir.handle import LayoutHandle
 from ocistore_ocidir.index import IndexStats
@@ -76,7 +76,7 @@ class OCIDir(SchemeBase):
     name = "ocidir"
 
     def __init__(self, settings: Settings | None = None) -> None:
-        options = settings.scheme_options("ocidir") if settings is not None else {}
+        options = settings.scheme_options("ocidir", known=("gc",)) if settings else {}
         self._gc_enabled = bool(options.get("gc", True))
         self._mutex = threading.Lock()
         self._handles: dict[str, LayoutHandle] = {}
@@ -87,15 +87,21 @@ class OCIDir(SchemeBase):
 
     def info(self) -> SchemeInfo:
         """Capabilities. ``blob_mount`` hard-links between layouts (a verified copy where links
-        are impossible); referrers come from the fallback tag plus an index.json scan."""
+        are impossible); referrers come from the fallback tag plus an index.json scan.
+
+        Not push-first, although a layout would accept a parent before its children: a copy's
+        tag must move only once everything it names is stored, or a copy that fails (or is
+        killed) halfway leaves the tag pointing at an image with missing blobs.
+        """
         return SchemeInfo(
-            manifest_push_first=True,
+            manifest_push_first=False,
             blob_mount=True,
             referrers_api=True,
             tag_delete=True,
             blob_delete=True,
             repo_list=False,
             gc=self._gc_enabled,
+            multi_process=True,
         )
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -269,11 +275,7 @@ class OCIDir(SchemeBase):
         handle = self._reading(ref)
         with handle.mutex:
             tags = handle.view().tags()
-        if last:
-            tags = [t for t in tags if t > last]
-        if limit is not None:
-            tags = tags[: max(limit, 0)]
-        return tags
+        return page_names(tags, limit=limit, last=last)
 
     @translate_oserrors("tag delete")
     def tag_delete(self, ref: Ref) -> None:

@@ -39,7 +39,7 @@ from ocistore_ocidir.index import Index, IndexFile
 from ocistore_ocidir.ops import IndexOp, OpEnv, PutManifest, RemoveManifest
 
 if TYPE_CHECKING:
-    from filelock import FileLock
+    from ocistore_ocidir.locking import IndexLock
 
 __all__ = ["IndexSession"]
 
@@ -50,7 +50,7 @@ class IndexSession:
     def __init__(
         self,
         file: IndexFile,
-        lock: FileLock,
+        lock: IndexLock,
         env: OpEnv,
         *,
         hold_lock: bool = False,

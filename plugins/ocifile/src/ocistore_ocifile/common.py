@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ocistore.errors import LayoutError, StorageError
+from ocistore.scheme import page_names
 from ocistore_ocidir.oserrors import describe_oserror
 from ocistore_ocifile.store import TarFile
 
@@ -33,12 +34,7 @@ def blob_name(digest: object) -> str:
 
 def paged(items: list[str], limit: int | None, last: str | None) -> list[str]:
     """Sorted ``items`` after ``last``, at most ``limit`` (registry-style paging)."""
-    out = sorted(items)
-    if last:
-        out = [t for t in out if t > last]
-    if limit is not None:
-        out = out[: max(limit, 0)]
-    return out
+    return page_names(items, limit=limit, last=last)  # a negative limit is refused
 
 
 class TarFiles:

@@ -38,6 +38,7 @@ from ocistore.errors import (
     MissingDigestError,
     MissingTagError,
     OCIStoreError,
+    RepositoryNotFoundError,
     SizeLimitExceededError,
     TagNotFoundError,
 )
@@ -95,6 +96,8 @@ class OCIFile(SchemeBase):
     name = "ocifile"
 
     def __init__(self, settings: Settings | None = None) -> None:
+        if settings is not None:
+            settings.scheme_options(self.name, known=())  # none yet: refuse typos
         self._files = TarFiles(self.name)
         self._parsed: dict[int, tuple[object, Index]] = {}
         self._subjects: dict[str, str | None] = {}
@@ -158,11 +161,16 @@ class OCIFile(SchemeBase):
     def _session(self, tf: TarFile) -> Session:
         """The open session (hold ``tf.lock``), started with a copy of the current index."""
         if tf.session is None:
-            index = self._committed(tf)
-            fresh = Index.parse(index.to_bytes(), "index.json") if index else Index.empty()
-            tf.begin(lambda s: s.add_bytes("oci-layout", LAYOUT_FILE))
-            tf.state = fresh
-        return tf.session  # type: ignore[return-value]
+            self._committed(tf)  # refuse a tar that is not a layout before locking anything
+            session = tf.begin(lambda s: s.add_bytes("oci-layout", LAYOUT_FILE))
+            try:  # read again under the lock: another process may have committed meanwhile
+                index = self._committed(tf)
+            except BaseException:
+                tf.abort()
+                raise
+            tf.state = Index.parse(index.to_bytes(), "index.json") if index else Index.empty()
+            return session
+        return tf.session
 
     def _commit(self, tf: TarFile) -> None:
         with tf.lock:
@@ -309,8 +317,8 @@ class OCIFile(SchemeBase):
             index = tf.state
             assert isinstance(index, Index)
             entry = {"mediaType": manifest.media_type, "digest": str(digest), "size": manifest.size}
-            if not child:
-                index.put(entry, ref.tag or None)
+            if not child:  # neither tag nor digest: the default tag, as every scheme does
+                index.put(entry, ref.tag or (None if ref.digest is not None else "latest"))
             if manifest.subject is not None:
                 referrer = manifest.referrer_descriptor().replace(digest=digest).to_dict()
                 index.put(referrer, None)
@@ -341,7 +349,9 @@ class OCIFile(SchemeBase):
         tf = self._files.get(ref)
         with tf.lock:
             index = self._index(tf)
-            tags = index.tags() if index is not None else []
+            if index is None:
+                raise RepositoryNotFoundError(f"{ref}: {tf.path} does not exist")
+            tags = index.tags()
         return paged(tags, limit, last)
 
     @translate_oserrors("tag delete")

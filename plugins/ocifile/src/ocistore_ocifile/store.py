@@ -8,16 +8,22 @@ the new ones, the scheme's final documents (``index.json``, ``manifest.json``) a
 the temporary file is renamed over the target. An aborted session only removes its temporary
 file, so the old tar never changes until the new one is complete.
 
-A tar has one writer: a :class:`TarFile` serialises writes with its lock (blob transfers of a
-parallel copy queue up on it), and readers never take it beyond looking a member up.
+A tar has one writer at a time. Inside a process, a :class:`TarFile` serialises writes with its
+lock (blob transfers of a parallel copy queue up on it); across processes, a session holds
+``.<name>.lock`` (``filelock``) from its first write until it commits or aborts, and reads the old
+tar only once it holds it, so two processes adding to one tar both keep their images (the second
+waits). Holding that lock also proves that any ``.<name>.*.tmp`` file beside the tar was left by
+a writer that died, so a new session removes them. Readers never lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ocistore.errors import LayoutError, UnsupportedError
 from ocistore_ocifile.members import Archive, Member, _Slice, stat_key
@@ -105,6 +111,7 @@ class TarFile:
         #: Scheme-specific state of the open session (the OCI scheme keeps its index there).
         self.state: object = None
         self._batch_depth = 0
+        self._flock: Any = None
         self._cached: tuple[tuple[int, ...], Archive] | None = None
 
     def __str__(self) -> str:
@@ -166,29 +173,61 @@ class TarFile:
                 )
             if not (self.path.parent or Path(".")).is_dir():
                 raise LayoutError(f"{self.scheme} {self.path}: directory does not exist")
-            session = Session(self.path, base)
+            self._lock_file()
             try:
-                if first is not None:
-                    first(session)
+                self._sweep()
+                base = self.archive()  # again: another process may have committed meanwhile
+                session = Session(self.path, base)
+                try:
+                    if first is not None:
+                        first(session)
+                except BaseException:
+                    session.abort()
+                    raise
             except BaseException:
-                session.abort()
+                self._unlock_file()
                 raise
             self.session = session
         return self.session
+
+    def _lock_file(self) -> None:
+        from filelock import FileLock  # imported on first write only: reads never lock
+
+        lock = FileLock(self.path.parent / f".{self.path.name}.lock", thread_local=False)
+        lock.acquire()
+        self._flock = lock
+
+    def _unlock_file(self) -> None:
+        lock, self._flock = self._flock, None
+        if lock is not None:
+            lock.release()
+
+    def _sweep(self) -> None:
+        """Remove temporary tars of writers that died (we hold the lock: none is alive)."""
+        for stale in self.path.parent.glob(f".{glob.escape(self.path.name)}.*.tmp"):
+            if stale.is_file():
+                with contextlib.suppress(OSError):
+                    stale.unlink()
 
     def finish(self, final: dict[str, bytes], keep: Callable[[str], bool]) -> None:
         """Commit the open session (hold ``lock``)."""
         session, self.session = self.session, None
         self.state = None
-        if session is not None:
-            session.commit(final, keep)
-            self._cached = None
+        try:
+            if session is not None:
+                session.commit(final, keep)
+                self._cached = None
+        finally:
+            self._unlock_file()
 
     def abort(self) -> None:
         session, self.session = self.session, None
         self.state = None
-        if session is not None:
-            session.abort()
+        try:
+            if session is not None:
+                session.abort()
+        finally:
+            self._unlock_file()
 
     @contextlib.contextmanager
     def batch(self, finish: Callable[[], None]) -> Iterator[None]:

@@ -162,6 +162,8 @@ def _parse_config(text: str, source: str) -> dict[str, object]:
         raise AuthError(
             f"invalid JSON in docker config {source}: line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise AuthError(f"invalid docker config {source}: JSON nested too deep") from None
     if not isinstance(data, dict):
         raise AuthError(f"invalid docker config {source}: the top level is not a JSON object")
     return data

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import threading
 from collections.abc import Mapping
 
@@ -100,6 +99,8 @@ class _Compute:
 
 def _run_helper(program: str, action: str, data: str, env: Mapping[str, str]) -> object:
     """Run ``program action`` with ``data`` on stdin; parsed JSON, or None for "not found"."""
+    import subprocess  # here: ~2 ms of every registry command's start-up, most run no helper
+
     name = os.path.basename(program)
     try:
         done = subprocess.run(
@@ -127,6 +128,6 @@ def _run_helper(program: str, action: str, data: str, env: Mapping[str, str]) ->
         )
     try:
         return json.loads(stdout)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         # Do not quote the output: it may well contain the secret.
         raise AuthError(f"credential helper {name} {action} printed invalid JSON") from None

@@ -33,19 +33,18 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 import requests
-import urllib3
 from requests.adapters import HTTPAdapter
 
-from ocistore.errors import RegistryError, StorageError, TransportError
+from ocistore.errors import RegistryError, StorageError
 from ocistore.settings import HostConfig, Settings
+from ocistore_reg.bodies import read_limited, stamp
 from ocistore_reg.gate import HostGate
 from ocistore_reg.options import RegOptions
 from ocistore_reg.retry import RETRY_STATUSES, Backoff, RetryPolicy, parse_retry_after
-from ocistore_reg.translate import Failure, classify, short_reason, transport_error
+from ocistore_reg.translate import Failure, classify, transport_error
 from ocistore_reg.urls import api_host, is_local_host, origin, redact, resolve
 
 __all__ = ["Auth", "AuthFactory", "BodySource", "Transport", "read_limited", "tls_options"]
@@ -86,10 +85,13 @@ class BodySource(Protocol):
         """A fresh body: bytes, or a file-like object with ``__len__`` for Content-Length."""
 
 
-@dataclass(frozen=True)
 class _Bytes:
-    data: bytes
-    replayable: bool = True
+    # not a dataclass: this module is on every registry command's start-up path
+    __slots__ = ("data", "replayable")
+
+    def __init__(self, data: bytes, replayable: bool = True) -> None:
+        self.data = data
+        self.replayable = replayable
 
     def open(self) -> bytes:
         return self.data
@@ -163,6 +165,8 @@ class Transport:
             options.retries, options.retry_delay, options.retry_max_delay, options.retry_total
         )
         self.timeout = (options.connect_timeout, options.read_timeout)
+        self.body_timeout = options.body_timeout
+        self.low_speed = (options.low_speed_limit, options.low_speed_time)
         self.sleep: Callable[[float], None] = time.sleep
         self._verify = _verify(config)
         self._cert = _cert(config)
@@ -217,8 +221,25 @@ class Transport:
 
         Any status can come back: judging it is the caller's business. Connection failures
         raise :class:`~ocistore.errors.TransportError`. ``retry=False`` makes one attempt
-        (probes whose failure is expected, like the anonymous mount).
+        (probes whose failure is expected, like the anonymous mount). The answer carries the
+        ``body_timeout`` for :mod:`ocistore_reg.bodies`.
         """
+        response = self._request(
+            method, url, what=what, scopes=scopes, headers=headers, body=body, retry=retry
+        )
+        return stamp(response, self.body_timeout)
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        scopes: Sequence[str],
+        headers: Mapping[str, str] | None,
+        body: bytes | BodySource | None,
+        retry: bool,
+    ) -> requests.Response:
         source: BodySource | None = _Bytes(body) if isinstance(body, bytes) else body
         backoff = Backoff(self.policy, sleep=self.sleep)
         challenges = 0
@@ -241,7 +262,14 @@ class Transport:
                 ):
                     log.debug("%s %s failed (%s), retrying", method, redact(url), exc)
                     continue
-                raise transport_error(exc, what, url, self.hostname, method=method) from None
+                raise transport_error(
+                    exc,
+                    what,
+                    url,
+                    self.hostname,
+                    method=method,
+                    client_cert=bool(self.config.client_cert),
+                ) from None
             status = response.status_code
             self._warn(response)
             can_resend = source is None or source.replayable
@@ -346,27 +374,3 @@ class Transport:
 
     def close(self) -> None:
         self.session.close()
-
-
-def read_limited(response: requests.Response, limit: int) -> bytes | None:
-    """The whole body, or None when it is longer than ``limit`` bytes (read stops there)."""
-    chunks: list[bytes] = []
-    total = 0
-    try:
-        while True:
-            chunk = response.raw.read(min(1024 * 1024, limit + 1 - total), decode_content=False)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > limit:
-                return None
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        timed_out = isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError)
-        what = "timed out" if timed_out else "connection lost"
-        raise TransportError(
-            f"{what} while reading the answer from {redact(response.url)}: {short_reason(exc)}"
-        ) from None
-    finally:
-        response.close()
-    return b"".join(chunks)

@@ -8,6 +8,8 @@ before reading and again while reading, so a hostile server cannot make us buffe
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
 
 from ocistore import mediatype as mt
@@ -19,6 +21,7 @@ from ocistore.errors import (
     ManifestNotFoundError,
     MissingDigestError,
     MissingTagError,
+    RegistryError,
     SizeLimitExceededError,
 )
 from ocistore.manifest import MAX_MANIFEST_SIZE, Manifest
@@ -38,6 +41,9 @@ __all__ = [
 #: Sent on GET and HEAD alike, so both describe the same representation.
 ACCEPT = ", ".join(mt.ACCEPT_MANIFESTS)
 # Content-Types that do not say which manifest type it is: a GET has to look at the body.
+log = logging.getLogger(__name__)
+#: Manifest PUTs retried while the registry says a just-uploaded blob is unknown.
+_BLOB_UNKNOWN_RETRIES = 4
 _VAGUE_TYPES = frozenset({"", "application/json", "text/plain", mt.OCTET_STREAM})
 
 
@@ -131,16 +137,26 @@ def manifest_put(t: Transport, ref: Ref, manifest: Manifest, *, child: bool) -> 
             f"{what}: the reference names {ref.digest}, the manifest is {manifest.digest}"
         )
     target = ref.tag if ref.tag and not child else str(ref.digest or manifest.digest)
-    response = t.request(
-        "PUT",
-        t.repo_url(ref.repository, f"manifests/{target}"),
-        what=what,
-        scopes=(scopes.push(ref.repository),),
-        headers={"Content-Type": manifest.media_type},
-        body=manifest.raw,
-    )
-    if response.status_code not in (200, 201, 204):
-        raise_for(response, what)
+    for attempt in range(_BLOB_UNKNOWN_RETRIES + 1):
+        response = t.request(
+            "PUT",
+            t.repo_url(ref.repository, f"manifests/{target}"),
+            what=what,
+            scopes=(scopes.push(ref.repository),),
+            headers={"Content-Type": manifest.media_type},
+            body=manifest.raw,
+        )
+        if response.status_code in (200, 201, 204):
+            break
+        try:
+            raise_for(response, what)
+        except RegistryError as e:
+            # distribution 2.8 briefly loses a blob while another upload of the same blob
+            # commits (found by the conformance kit's concurrent pushes); it reappears.
+            if "MANIFEST_BLOB_UNKNOWN" not in e.codes or attempt == _BLOB_UNKNOWN_RETRIES:
+                raise
+            log.info("%s: a blob is not visible yet (%s); trying again", what, e)
+            time.sleep(0.05 * 2**attempt)
     response.close()
     claimed = _header_digest(response.headers)
     if claimed is not None and not _matches(manifest.raw, claimed):

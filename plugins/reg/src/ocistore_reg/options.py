@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ocistore.errors import OCIStoreError
+from ocistore.errors import InvalidOptionError
 from ocistore.settings import Settings
 
 __all__ = ["RegOptions"]
@@ -26,6 +26,11 @@ class RegOptions:
       between half and all of it; a ``Retry-After`` answer replaces the computed delay.
     * ``retry_total``: seconds after which no new attempt starts, whatever ``Retry-After`` says.
     * ``connect_timeout`` / ``read_timeout``: per socket operation, in seconds.
+    * ``body_timeout``: seconds to read a whole small answer (a manifest, a page of tags, a
+      token, an error), however the server spaces its bytes.
+    * ``low_speed_limit`` / ``low_speed_time``: a blob download that brings fewer than
+      ``low_speed_limit`` bytes a second for ``low_speed_time`` seconds is abandoned (curl's
+      ``--speed-limit``/``--speed-time``); 0 switches the check off.
     * ``referrers_cache_ttl``: seconds a repository's referrers-API support is remembered.
 
     How these retries multiply with the copy engine's: ``plugins/reg/README.md``.
@@ -37,6 +42,9 @@ class RegOptions:
     retry_total: float = 120.0
     connect_timeout: float = 15.0
     read_timeout: float = 120.0
+    body_timeout: float = 300.0
+    low_speed_limit: float = 1024.0
+    low_speed_time: float = 60.0
     referrers_cache_ttl: float = 300.0
 
     @classmethod
@@ -45,15 +53,15 @@ class RegOptions:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(given) - known)
         if unknown:
-            raise OCIStoreError(
+            raise InvalidOptionError(
                 f"unknown reg option(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
             )
         values: dict[str, Any] = {}
         for name, value in given.items():
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-                raise OCIStoreError(f"reg option {name}: expected a non-negative number")
+                raise InvalidOptionError(f"reg option {name}: expected a non-negative number")
             values[name] = int(value) if name == "retries" else float(value)
         opts = cls(**values)
         if opts.retries < 1:
-            raise OCIStoreError("reg option retries: at least 1 (the first attempt)")
+            raise InvalidOptionError("reg option retries: at least 1 (the first attempt)")
         return opts

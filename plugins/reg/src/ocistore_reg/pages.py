@@ -6,24 +6,30 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ocistore.errors import OCIStoreError, RegistryError, SizeLimitExceededError
+from ocistore.errors import (
+    InvalidOptionError,
+    OCIStoreError,
+    RegistryError,
+    SizeLimitExceededError,
+)
 from ocistore_reg.http import Transport, read_limited
 from ocistore_reg.translate import raise_for
-from ocistore_reg.urls import add_query, next_link
+from ocistore_reg.urls import add_query, next_link, redact
 
-__all__ = ["PAGE_LIMIT", "collect_names"]
+__all__ = ["MAX_PAGES", "PAGE_LIMIT", "collect_names"]
 
 #: The most bytes read for one page of names.
 PAGE_LIMIT = 32 * 1024 * 1024
-# A registry that links pages in a circle must not keep us busy forever.
-_MAX_PAGES = 10_000
+#: A registry that links pages in a circle, or on and on, must not keep us busy forever: a
+#: loop, or more pages than this, is an error (a partial list would look like the whole one).
+MAX_PAGES = 10_000
 
 
 def _page(body: bytes, key: str, what: str) -> list[str]:
     """The names in one page; JSON whatever the Content-Type (some send text/plain)."""
     try:
         doc: Any = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise RegistryError(f"{what}: the answer is not JSON", status=200) from None
     if not isinstance(doc, dict):
         raise RegistryError(f"{what}: the answer is not a JSON object", status=200)
@@ -53,6 +59,8 @@ def collect_names(
     and sorted byte-wise like Go's ``sort.Strings``, those not after ``last`` dropped, and the
     list cut at ``limit``. Paging stops once ``limit`` names are in hand.
     """
+    if limit is not None and limit < 0:
+        raise InvalidOptionError(f"{what}: limit must be 0 or more, not {limit}")
     if limit == 0:
         return []
     params: dict[str, str | int] = {}
@@ -63,7 +71,17 @@ def collect_names(
     next_url: str | None = add_query(url, params)
     seen: set[str] = set()
     names: set[str] = set()
-    while next_url is not None and next_url not in seen and len(seen) < _MAX_PAGES:
+    while next_url is not None:
+        if next_url in seen:
+            raise RegistryError(
+                f"{what}: the registry's Link pagination loops back to {redact(next_url)}",
+                status=200,
+            )
+        if len(seen) >= MAX_PAGES:
+            raise RegistryError(
+                f"{what}: more than {MAX_PAGES} pages (the registry keeps linking to more)",
+                status=200,
+            )
         seen.add(next_url)
         response = t.request(
             "GET", next_url, what=what, scopes=scopes, headers={"Accept": "application/json"}

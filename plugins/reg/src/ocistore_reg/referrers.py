@@ -25,6 +25,7 @@ from ocistore.errors import (
     ManifestError,
     ManifestInvalidError,
     ManifestNotFoundError,
+    RegistryError,
     SizeLimitExceededError,
     UnsupportedError,
 )
@@ -108,7 +109,12 @@ class Referrers:
         found: list[Descriptor] = []
         server_filtered = True
         pages = 0
-        while url is not None and pages < _MAX_PAGES:
+        seen: set[str] = set()
+        while url is not None:
+            if url in seen or pages >= _MAX_PAGES:
+                problem = "loops back" if url in seen else f"runs past {_MAX_PAGES} pages"
+                raise RegistryError(f"{what}: the registry's Link pagination {problem}", status=200)
+            seen.add(url)
             response = t.request(
                 "GET",
                 url,

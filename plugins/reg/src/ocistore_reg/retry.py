@@ -12,7 +12,7 @@ import email.utils
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["RETRY_STATUSES", "Backoff", "RetryPolicy", "parse_retry_after"]
 
@@ -45,14 +45,22 @@ class RetryPolicy:
         return Backoff(self)
 
 
-@dataclass
 class Backoff:
-    """The retry state of one logical request."""
+    """The retry state of one logical request (made per request: a plain class)."""
 
-    policy: RetryPolicy
-    sleep: Callable[[float], None] = time.sleep
-    attempt: int = 0
-    started: float = field(default_factory=time.monotonic)
+    __slots__ = ("attempt", "policy", "sleep", "started")
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        sleep: Callable[[float], None] = time.sleep,
+        attempt: int = 0,
+        started: float | None = None,
+    ) -> None:
+        self.policy = policy
+        self.sleep = sleep
+        self.attempt = attempt
+        self.started = time.monotonic() if started is None else started
 
     def next_attempt(self) -> None:
         self.attempt += 1

@@ -9,9 +9,8 @@ updates the referrers fallback tag after a push, and before a delete.
 from __future__ import annotations
 
 import logging
-from typing import IO
 
-from ocistore.blob import BlobReader
+from ocistore.blob import BlobReader, RawStream
 from ocistore.descriptor import Descriptor
 from ocistore.digest import Digest
 from ocistore.errors import InvalidReferenceError, ManifestError, RegistryError, TransportError
@@ -56,6 +55,7 @@ class Reg(SchemeBase):
             blob_delete=True,
             repo_list=True,
             gc=False,
+            multi_process=True,  # the server serialises; each process has its own sessions
         )
 
     def transport(self, ref: Ref) -> Transport:
@@ -86,7 +86,7 @@ class Reg(SchemeBase):
         return blobs.blob_head(self.transport(ref), ref, digest)
 
     def blob_put(
-        self, ref: Ref, digest: Digest | None, reader: IO[bytes], length: int | None
+        self, ref: Ref, digest: Digest | None, reader: RawStream, length: int | None
     ) -> tuple[Digest, int]:
         return upload.blob_put(self.transport(ref), ref, digest, reader, length)
 

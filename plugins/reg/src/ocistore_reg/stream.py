@@ -11,12 +11,17 @@ answer must be as long as the blob is known to be (descriptor size or the first 
 ``Content-Length``), so the skip never runs past the expected size. The bytes themselves are
 checked by the :class:`~ocistore.blob.BlobReader` wrapped around this stream, so a resumed
 download ends with the same digest verification as any other.
+
+Reads take what one receive brings (``read1``), so that a server trickling bytes cannot hold a
+read for ever: a download slower than the ``low_speed_limit`` reg option for
+``low_speed_time`` seconds is abandoned with a :class:`~ocistore.errors.TransportError`.
 """
 
 from __future__ import annotations
 
 import http.client
 import logging
+import time
 
 import requests
 import urllib3
@@ -80,6 +85,9 @@ class ResumingStream:
         self._backoff: Backoff | None = None
         self._resumed_at = 0
         self.resumes = 0
+        self._speed_limit, self._speed_time = transport.low_speed
+        self._window_start = time.monotonic()
+        self._window_bytes = 0
 
     def read(self, n: int = -1, /) -> bytes:
         if n == 0:
@@ -93,9 +101,11 @@ class ResumingStream:
             else:
                 want = min(n, READ_BLOCK) if n > 0 else None
             try:
-                data = self._response.raw.read(want, decode_content=False)
+                data = self._response.raw.read1(want, decode_content=False)
             except _READ_ERRORS as exc:
                 data, failure = b"", exc
+            if data and self._speed_time > 0:
+                self._check_speed(len(data))
             if data and self._skip:
                 self._skip -= len(data)
                 continue
@@ -112,6 +122,21 @@ class ResumingStream:
                     f"answer ended before byte {self._pos}, where the download had got to"
                 )
             self._resume(failure)
+
+    def _check_speed(self, received: int) -> None:
+        """Give up on a download slower than the low-speed limit for the low-speed time."""
+        self._window_bytes += received
+        elapsed = time.monotonic() - self._window_start
+        if elapsed < self._speed_time:
+            return
+        if self._window_bytes < self._speed_limit * elapsed:
+            self.close()
+            raise TransportError(
+                f"{self._what}: the download is too slow: {self._window_bytes} bytes in "
+                f"{elapsed:.1f} s, under the low_speed_limit of {self._speed_limit:g} bytes/s "
+                f"(reg options low_speed_limit / low_speed_time)"
+            )
+        self._window_start, self._window_bytes = time.monotonic(), 0
 
     def _resume(self, failure: BaseException | None) -> None:
         """Re-request from the current offset, or raise if that is not possible."""

@@ -12,7 +12,6 @@ with the host's auth mode under one lock, and that is what keeps the two consist
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from ocistore_reg.challenge import Scope, scopes_cover
@@ -29,16 +28,37 @@ _MAX_TOKENS = 64
 ChallengeKey: TypeAlias = tuple[str, tuple[tuple[str, str], ...], str | None]
 
 
-@dataclass(frozen=True)
 class Token:
-    value: str = field(repr=False)  # a bearer token is a secret too
-    realm: Realm
-    scopes: tuple[Scope, ...]
-    usable_until: float
-    fetched_at: float
-    #: The challenge this token answered (None when fetched pre-emptively): a 401 repeating that
-    #: challenge means a retry would fail again.
-    challenge: ChallengeKey | None
+    """One bearer token (treat as immutable; a plain class: this module loads with every
+    registry command, and a dataclass would cost more to create than it gives here)."""
+
+    __slots__ = ("challenge", "fetched_at", "realm", "scopes", "usable_until", "value")
+
+    def __init__(
+        self,
+        *,
+        value: str,
+        realm: Realm,
+        scopes: tuple[Scope, ...],
+        usable_until: float,
+        fetched_at: float,
+        challenge: ChallengeKey | None,
+    ) -> None:
+        self.value = value
+        self.realm = realm
+        self.scopes = scopes
+        self.usable_until = usable_until
+        self.fetched_at = fetched_at
+        #: The challenge this token answered (None when fetched pre-emptively): a 401 repeating
+        #: that challenge means a retry would fail again.
+        self.challenge = challenge
+
+    def __repr__(self) -> str:
+        # never the value: a bearer token is a secret too
+        return (
+            f"Token(realm={self.realm!r}, scopes={self.scopes!r}, "
+            f"usable_until={self.usable_until!r}, fetched_at={self.fetched_at!r})"
+        )
 
     @property
     def header(self) -> str:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +34,8 @@ from ocistore.errors import (
     TransportError,
     UnauthorizedError,
 )
+from ocistore.lazyre import LazyPattern
+from ocistore_reg.bodies import close, read_limited
 from ocistore_reg.challenge import Scope
 from ocistore_reg.credentials import Credential
 from ocistore_reg.realms import Realm
@@ -45,6 +47,7 @@ __all__ = [
     "EXPIRY_MARGIN",
     "MIN_EXPIRES_IN",
     "MIN_USABLE",
+    "TOKEN_LIMIT",
     "TokenFetcher",
     "basic_header",
 ]
@@ -53,6 +56,9 @@ __all__ = [
 log = logging.getLogger("ocistore_reg.auth")
 
 CLIENT_ID = "ocistore"
+#: The most bytes read from a token server's answer (a JWT is a few KiB); a bigger answer is
+#: refused before it can fill memory.
+TOKEN_LIMIT = 1024 * 1024
 #: Renew this long before the server's expiry, so a token does not die in flight.
 EXPIRY_MARGIN = 5.0
 #: The token spec's default and minimum lifetime.
@@ -138,7 +144,10 @@ class TokenFetcher:
         rotate = response is not None and bool(refresh)
         if response is None:
             response = self._get(realm, scope_list)
-        return self._parse_token(response, realm, wanted, challenge, rotate=rotate)
+        try:
+            return self._parse_token(response, realm, wanted, challenge, rotate=rotate)
+        finally:
+            close(response)
 
     def _post(
         self, realm: Realm, scopes: list[str], grant: dict[str, str]
@@ -192,6 +201,7 @@ class TokenFetcher:
                 cert=self._cert,
                 timeout=self._timeout,
                 allow_redirects=allow_redirects,
+                stream=True,  # the body is read bounded (_parse_token), never whole
                 # The session ignores the environment (no .netrc near secrets), so proxies
                 # from HTTPS_PROXY/NO_PROXY are applied per URL, as for registry requests.
                 proxies=requests.utils.get_environ_proxies(realm.url),
@@ -232,9 +242,12 @@ class TokenFetcher:
             raise AuthError(f"{whom} answered a redirect (HTTP {status}); not following it")
         if status != 200:
             raise RegistryError(f"{whom} answered HTTP {status}", status=status)
+        raw = read_limited(response, TOKEN_LIMIT, timeout=self._timeout)
+        if raw is None:
+            raise AuthError(f"{whom} answered more than {TOKEN_LIMIT} bytes; not a token")
         try:
-            body = response.json()
-        except ValueError:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
             raise AuthError(f"{whom} answered something that is not JSON") from None
         if not isinstance(body, dict):
             raise AuthError(f"{whom} answered JSON that is not an object")
@@ -266,7 +279,7 @@ def _first_text(body: dict[str, Any], *names: str) -> str | None:
     return None
 
 
-_FRACTION = re.compile(r"(\.\d{6})\d+")
+_FRACTION = LazyPattern(r"(\.\d{6})\d+")
 
 
 def _lifetime(body: dict[str, Any]) -> float:

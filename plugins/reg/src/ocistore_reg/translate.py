@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import json
-import re
 import ssl
 from collections.abc import Callable
 from typing import NoReturn
@@ -29,6 +28,8 @@ from ocistore.errors import (
     UnauthorizedError,
     UnsupportedError,
 )
+from ocistore.lazyre import LazyPattern
+from ocistore_reg.bodies import read_upto
 from ocistore_reg.retry import parse_retry_after
 from ocistore_reg.urls import redact
 
@@ -76,7 +77,7 @@ def read_error_body(response: requests.Response) -> ErrorBody:
     if response.request is not None and response.request.method == "HEAD":
         return ErrorBody((), "")
     try:
-        raw = response.raw.read(ERROR_BODY_LIMIT + 1, decode_content=True) or b""
+        raw = read_upto(response, ERROR_BODY_LIMIT + 1, decode=True)
     except Exception:  # a broken error body must not hide the status
         raw = b""
     finally:
@@ -87,7 +88,7 @@ def read_error_body(response: requests.Response) -> ErrorBody:
     parts: list[str] = []
     try:
         doc = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         doc = None
     errors = doc.get("errors") if isinstance(doc, dict) else None
     if isinstance(errors, list):
@@ -253,12 +254,19 @@ def classify(exc: BaseException) -> Failure:
 
 
 def transport_error(
-    exc: BaseException, what: str, url: str, hostname: str, *, method: str = "request"
+    exc: BaseException,
+    what: str,
+    url: str,
+    hostname: str,
+    *,
+    method: str = "request",
+    client_cert: bool = False,
 ) -> TransportError:
     """A TransportError saying in which phase the request failed (see :class:`Failure`).
 
     ``method`` and ``url`` are those of the request as sent (the failed hop of a redirect, if
-    the exception says so); ``hostname`` is the registry, named in hints.
+    the exception says so); ``hostname`` is the registry, named in hints; ``client_cert`` says
+    that a client certificate was presented (a lost connection then hints it may be refused).
     """
     sent = getattr(exc, "request", None)
     if sent is not None and sent.method and sent.url:
@@ -276,7 +284,16 @@ def transport_error(
         return TransportError(
             f"{what}: timed out waiting for the answer to {method} {redact(url)}: {reason}"
         )
-    return TransportError(f"{what}: connection lost during {method} {redact(url)}: {reason}")
+    hint = None
+    if client_cert and any(isinstance(item, ssl.SSLEOFError) for item in _chain(exc)):
+        # Under TLS 1.3 the server checks our client certificate after the client's side of the
+        # handshake is done, so a refusal often arrives as a bare EOF on the first read.
+        hint = (
+            f"the TLS connection was closed by {host}: it may have refused our client certificate"
+        )
+    return TransportError(
+        f"{what}: connection lost during {method} {redact(url)}: {reason}", hint=hint
+    )
 
 
 def _tls_error(
@@ -304,7 +321,7 @@ def _tls_error(
 
 
 # urllib3 starts its messages with the connection's repr: ``HTTPConnectionPool(host=..., ...): ``.
-_CONNECTION_REPR = re.compile(r"^\w*Connection(?:Pool)?\([^)]*\):\s*")
+_CONNECTION_REPR = LazyPattern(r"^\w*Connection(?:Pool)?\([^)]*\):\s*")
 
 
 def short_reason(exc: BaseException) -> str:

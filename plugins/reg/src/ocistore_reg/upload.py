@@ -28,10 +28,11 @@ check runs, and a mismatch aborts the request before the registry has the whole 
 from __future__ import annotations
 
 import logging
-from typing import IO, Any
+from typing import Any
 
 import requests
 
+from ocistore.blob import RawStream
 from ocistore.digest import Digest, Hasher
 from ocistore.errors import (
     DigestMismatchError,
@@ -67,7 +68,7 @@ class _SizedReader:
     hashing, the source's end-of-stream check is run before the last block is returned.
     """
 
-    def __init__(self, reader: IO[bytes], length: int, hasher: Hasher | None, what: str) -> None:
+    def __init__(self, reader: RawStream, length: int, hasher: Hasher | None, what: str) -> None:
         self._reader = reader
         self._left = length
         self._length = length
@@ -95,7 +96,7 @@ class _SizedReader:
         return data
 
 
-def _enforces(reader: IO[bytes], digest: Digest | None) -> bool:
+def _enforces(reader: RawStream, digest: Digest | None) -> bool:
     """Whether ``reader`` is one-shot and will itself refuse to end unless it hashes to ``digest``.
 
     Only non-seekable readers qualify: a body that is replayed after a seek would need the
@@ -110,7 +111,7 @@ def _enforces(reader: IO[bytes], digest: Digest | None) -> bool:
         return False
 
 
-def _finish_source(reader: IO[bytes], length: int, what: str) -> None:
+def _finish_source(reader: RawStream, length: int, what: str) -> None:
     """Run a self-verifying reader's end-of-stream check (it raises on a digest mismatch)."""
     if reader.read(1):
         raise SizeLimitExceededError(f"{what}: the source has more than {length} bytes")
@@ -120,7 +121,7 @@ class _ReaderBody:
     """A :class:`~ocistore_reg.http.BodySource` over the caller's reader."""
 
     def __init__(
-        self, reader: IO[bytes], length: int, algorithm: str, start: int | None, what: str
+        self, reader: RawStream, length: int, algorithm: str, start: int | None, what: str
     ) -> None:
         self._reader = reader
         self._length = length
@@ -138,24 +139,31 @@ class _ReaderBody:
     def open(self) -> _SizedReader:
         if self._opened:
             assert self._start is not None
-            self._reader.seek(self._start)
+            _seek(self._reader, self._start)
         self._opened = True
         self.hasher = Hasher(self._algorithm)
         hasher = None if self.verified_by_source else self.hasher
         return _SizedReader(self._reader, self._length, hasher, self._what)
 
 
-def _tell(reader: IO[bytes]) -> int | None:
+def _tell(reader: RawStream) -> int | None:
     """The reader's position if it can seek back to it, else None."""
+    seekable, tell = getattr(reader, "seekable", None), getattr(reader, "tell", None)
     try:
-        if not reader.seekable():
+        if not (callable(seekable) and seekable() and callable(tell)):
             return None
-        return reader.tell()
-    except (AttributeError, OSError, ValueError):
+        position = tell()
+    except (OSError, ValueError):
         return None
+    return position if isinstance(position, int) else None
 
 
-def _read_full(reader: IO[bytes], size: int) -> bytes:
+def _seek(reader: RawStream, position: int) -> None:
+    """Rewind to ``position``, which :func:`_tell` returned (so the reader can seek)."""
+    reader.seek(position)  # type: ignore[attr-defined]
+
+
+def _read_full(reader: RawStream, size: int) -> bytes:
     """Up to ``size`` bytes, fewer only at end of stream (pipes return short reads)."""
     parts: list[bytes] = []
     got = 0
@@ -169,7 +177,7 @@ def _read_full(reader: IO[bytes], size: int) -> bytes:
 
 
 def blob_put(
-    t: Transport, ref: Ref, digest: Digest | None, reader: IO[bytes], length: int | None
+    t: Transport, ref: Ref, digest: Digest | None, reader: RawStream, length: int | None
 ) -> tuple[Digest, int]:
     upload = _Upload(t, ref, f"upload blob {digest or '(digest not given)'} to {ref.location}")
     if digest is not None and length is not None and upload.mount_probe(digest):
@@ -185,7 +193,7 @@ def blob_put(
             if start is None or set(getattr(exc, "codes", ())) & _CONTENT_CODES:
                 raise
             log.info("%s: single PUT failed (%s); retrying in chunks", upload.what, exc)
-            reader.seek(start)
+            _seek(reader, start)
         except BaseException:
             upload.cancel()
             raise
@@ -256,7 +264,7 @@ class _Upload:
             cancel_upload(self.t, self.location, self.ref.repository)
             self.location = ""
 
-    def put_whole(self, digest: Digest, reader: IO[bytes], length: int) -> None:
+    def put_whole(self, digest: Digest, reader: RawStream, length: int) -> None:
         """One PUT with the whole blob; the empty blob goes with no body at all."""
         self.open()
         body = _ReaderBody(reader, length, digest.algorithm, _tell(reader), self.what)
@@ -281,7 +289,7 @@ class _Upload:
         self.location = ""
 
     def put_chunks(
-        self, digest: Digest | None, reader: IO[bytes], length: int | None
+        self, digest: Digest | None, reader: RawStream, length: int | None
     ) -> tuple[Digest, int]:
         """PATCH the blob in chunks, then close the session with the computed digest."""
         self.open()
@@ -309,6 +317,8 @@ class _Upload:
             _finish_source(reader, offset, self.what)
             actual = digest
         else:
+            if length is not None:  # the declared length is a promise: more bytes is an error
+                _finish_source(reader, offset, self.what)
             actual = hasher.digest()
         if digest is not None and actual != digest:
             raise DigestMismatchError(f"{self.what}: the content hashes to {actual}, not {digest}")

@@ -9,9 +9,10 @@ headers of uploads and partial downloads.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping
 from urllib.parse import quote, urlencode, urljoin, urlsplit
+
+from ocistore.lazyre import LazyPattern
 
 __all__ = [
     "add_query",
@@ -30,10 +31,10 @@ DOCKER_HUB_API = "registry-1.docker.io"
 
 # RFC 8288: <target> followed by ;-separated params whose quoted values may hold , and ;
 _PARAM = r'\s*;\s*[a-zA-Z*]+\s*(?:=\s*(?:"(?:[^"\\]|\\.)*"|[^;,\s]*))?'
-_LINK = re.compile(rf"<([^>]*)>((?:{_PARAM})*)")
-_LINK_PARAM = re.compile(r';\s*([a-zA-Z*]+)\s*(?:=\s*(?:"((?:[^"\\]|\\.)*)"|([^;,\s]*)))?')
-_UPLOAD_RANGE = re.compile(r"^\s*(?:bytes=)?(\d+)-(\d+)\s*$")
-_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
+_LINK = LazyPattern(rf"<([^>]*)>((?:{_PARAM})*)")
+_LINK_PARAM = LazyPattern(r';\s*([a-zA-Z*]+)\s*(?:=\s*(?:"((?:[^"\\]|\\.)*)"|([^;,\s]*)))?')
+_UPLOAD_RANGE = LazyPattern(r"^\s*(?:bytes=)?(\d+)-(\d+)\s*$")
+_CONTENT_RANGE = LazyPattern(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
 
 
 def api_host(registry: str) -> str:
