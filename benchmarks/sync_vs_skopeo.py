@@ -70,7 +70,18 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise SystemExit(f"{cmd[0]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        failed = ""
+        if proc.stdout.startswith("{"):  # an ocistore report: show what failed
+            report = json.loads(proc.stdout)
+            failed = "\n".join(
+                f"{t['target']}: {t.get('error')}"
+                for e in report["entries"]
+                for t in e["tags"]
+                if t["status"] == "failed"
+            ) + "".join(
+                f"\n{e['entry']}: {e['error']}" for e in report["entries"] if e.get("error")
+            )
+        raise SystemExit(f"{cmd[0]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}{failed}")
     return seconds
 
 

@@ -119,11 +119,20 @@ def run_unit(client: Client, unit: Unit, *, check: bool) -> TagResult:
     """Sync (or with ``check``, only compare) one unit; failures are returned, not raised."""
     started = time.monotonic()
     result = TagResult(source=str(unit.source), target=str(unit.target), status="skipped")
-    try:
-        _run(client, unit, check, result)
-    except OCIStoreError as e:
-        result.status = "failed"
-        result.error = " ".join(str(e).split())
+    for attempt in (1, 2):
+        try:
+            _run(client, unit, check, result)
+            break
+        except OCIStoreError as e:
+            result.status = "failed"
+            result.error = " ".join(str(e).split())
+            # Tags of one repository sharing a layer upload it at the same moment; distribution
+            # can then refuse a manifest with BLOB_UNKNOWN although the blob is there a moment
+            # later. The copy resumes (what arrived is skipped), so one more go settles it.
+            if attempt == 2 or check or "BLOB_UNKNOWN" not in result.error:
+                break
+            result.status, result.error = "skipped", None
+            time.sleep(0.2)
     result.seconds = time.monotonic() - started
     return result
 
