@@ -35,34 +35,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from benchlib import SKOPEO, Skopeo  # noqa: E402
 
 OCISTORE = str(Path(sys.executable).with_name("ocistore"))
-SKOPEO = "/usr/bin/skopeo"
-SKOPEO_CACHE = "/var/lib/containers/cache"
 
 
 def skopeo_wrapper() -> tuple[list[str], float]:
     """A private, empty blob-info cache for each skopeo run (root only), and its cost."""
-    if os.geteuid() != 0 or not shutil.which("unshare"):
-        return [], 0.0
-    wrap = [
-        "unshare",
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        'mkdir -p "$0" && mount -t tmpfs -o size=64m bench-cache "$0" && exec "$@"',
-        SKOPEO_CACHE,
-    ]
-    if subprocess.run([*wrap, "true"], capture_output=True, check=False).returncode != 0:
-        return [], 0.0
-    costs = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        subprocess.run([*wrap, "true"], check=True)
-        costs.append(time.perf_counter() - t0)
-    return wrap, min(costs)
+    skopeo = Skopeo()
+    return skopeo.wrap, skopeo.overhead
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
